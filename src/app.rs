@@ -1,0 +1,281 @@
+//! Start-up: open the store, run migrations, create the first administrator on an empty
+//! database, and serve HTTP. The same [`Application::build`] runs in production and in tests
+//! (bound to port 0, with a manual clock).
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::Logger;
+use actix_web::{App, HttpServer, web};
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::crypto::{password, token};
+use crate::domain::{Client, GrantType, Secret, User};
+use crate::http::{AppState, redact_path, routes};
+use crate::oauth::Service;
+use crate::policy::Policy;
+use crate::store::connection::PoolOptions;
+use crate::store::{Store, StoreError, cleanup, clients, connection, migrations, users};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind { addr: String, reason: String },
+    #[error("cannot write {path}: {reason}")]
+    Write { path: String, reason: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Opens the store described by the settings and brings its schema up to date.
+pub fn open_store(settings: &Settings) -> Result<Store, StoreError> {
+    let store = Store::open(
+        &settings.database.url,
+        &PoolOptions {
+            size: settings.database.pool_size,
+            timeout: Duration::from_secs(settings.database.pool_timeout),
+            busy_timeout_ms: settings.database.busy_timeout_ms,
+        },
+    )?;
+    let mut conn = store.conn()?;
+    migrations::run(&mut conn)?;
+    Ok(store)
+}
+
+/// The credentials created on first start.
+#[derive(Debug)]
+pub struct InitialCredentials {
+    pub username: String,
+    pub password: Secret,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub file: PathBuf,
+}
+
+/// On an empty database (no user, no client), creates the `admin` user (ACL `#`) and one
+/// confidential client, and writes their credentials to a 0600 file in `data_dir`.
+pub fn bootstrap(
+    store: &Store,
+    data_dir: &Path,
+    now: i64,
+) -> Result<Option<InitialCredentials>, StartError> {
+    let mut conn = store.conn()?;
+    if users::count(&mut conn)? > 0 || clients::count(&mut conn)? > 0 {
+        return Ok(None);
+    }
+    let admin_password = token::new_password();
+    let client_secret = token::new_client_secret();
+    let hash = password::hash_password(admin_password.expose())
+        .map_err(|e| StartError::Other(e.to_string()))?;
+    let admin = User {
+        id: Uuid::new_v4().to_string(),
+        username: "admin".into(),
+        email: None,
+        email_confirmed: false,
+        password_hash: Some(hash),
+        enabled: true,
+        acl: vec!["#".into()],
+        tenant_uuid: Uuid::new_v4().to_string(),
+        purpose: "user".into(),
+        created_at: now,
+    };
+    let client = Client {
+        id: "tessera".into(),
+        secret_hash: Some(token::digest(client_secret.expose())),
+        grant_types: GrantType::ALL.to_vec(),
+        scopes: vec!["#".into()],
+        default_scopes: Vec::new(),
+        created_at: now,
+    };
+    connection::write(&mut conn, |c| {
+        users::insert(c, &admin)?;
+        clients::insert(c, &client)
+    })?;
+    let credentials = InitialCredentials {
+        username: admin.username,
+        password: admin_password,
+        client_id: client.id,
+        client_secret,
+        file: data_dir.join("initial-credentials.env"),
+    };
+    write_private(&credentials.file, &credentials.as_env())?;
+    Ok(Some(credentials))
+}
+
+impl InitialCredentials {
+    /// The file format: shell variables, so `. data/initial-credentials.env` loads them.
+    pub fn as_env(&self) -> String {
+        format!(
+            "# Created by Tessera on first start. Keep this file secret; delete it once stored elsewhere.\n\
+             TESSERA_ADMIN_USERNAME={}\nTESSERA_ADMIN_PASSWORD={}\n\
+             TESSERA_CLIENT_ID={}\nTESSERA_CLIENT_SECRET={}\n",
+            self.username,
+            self.password.expose(),
+            self.client_id,
+            self.client_secret.expose()
+        )
+    }
+}
+
+/// Writes a file readable by its owner only.
+fn write_private(path: &Path, contents: &str) -> Result<(), StartError> {
+    use std::io::Write;
+    let err = |e: std::io::Error| StartError::Write {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(err)?;
+    file.write_all(contents.as_bytes()).map_err(err)
+}
+
+/// A running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    service: Arc<Service>,
+    initial_credentials: Option<InitialCredentials>,
+}
+
+impl Application {
+    /// Opens the store, migrates, bootstraps, binds, and starts the cleanup task.
+    /// Must be called inside a Tokio runtime.
+    pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        let addr = settings.bind_addr()?;
+        let settings_for_store = settings.clone();
+        let now = clock.now().secs();
+        let (store, initial_credentials) = web::block(move || {
+            let store = open_store(&settings_for_store)?;
+            let creds = bootstrap(&store, &settings_for_store.server.data_dir, now)?;
+            password::warm_up();
+            Ok::<_, StartError>((store, creds))
+        })
+        .await
+        .map_err(|e| StartError::Other(e.to_string()))??;
+        log::info!("storage: {}", store.backend().describe());
+
+        let service = Arc::new(Service::new(store, clock, Policy::from(&settings.policy)));
+        let state = AppState {
+            service: Arc::clone(&service),
+            issuer: settings.issuer(),
+            max_body_bytes: settings.server.max_body_bytes,
+        };
+        let listener = TcpListener::bind(addr).map_err(|e| StartError::Bind {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })?;
+        let port = listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(addr.port());
+        let workers = match settings.server.workers {
+            0 => std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(2),
+            n => n,
+        };
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(state.clone()))
+                .wrap(
+                    Logger::new("%a \"%{method}xi %{path}xi\" %s %b %Dms")
+                        .custom_request_replace("method", |req| req.method().to_string())
+                        .custom_request_replace("path", |req| redact_path(req.path())),
+                )
+                .configure(routes::configure)
+        })
+        .workers(workers)
+        .listen(listener)
+        .map_err(|e| StartError::Bind {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })?
+        .run();
+
+        spawn_cleanup(
+            Arc::clone(&service),
+            settings.database.cleanup_interval,
+            settings.database.cleanup_batch_size,
+        );
+        Ok(Self {
+            port,
+            server,
+            service,
+            initial_credentials,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn service(&self) -> Arc<Service> {
+        Arc::clone(&self.service)
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// The credentials created if this start found an empty database.
+    pub fn take_initial_credentials(&mut self) -> Option<InitialCredentials> {
+        self.initial_credentials.take()
+    }
+
+    /// Serves until the server is stopped (by its handle or a signal).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Deletes expired tokens every `interval` seconds (0 = never), in batches.
+fn spawn_cleanup(service: Arc<Service>, interval: u64, batch: u32) {
+    if interval == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(interval));
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            let service = Arc::clone(&service);
+            let result = web::block(move || {
+                let now = service.now();
+                let mut conn = service.store().conn()?;
+                cleanup::purge_expired(&mut conn, now, i64::from(batch))
+            })
+            .await;
+            match result {
+                Ok(Ok(purged)) if purged != cleanup::Purged::default() => {
+                    log::info!(
+                        "cleanup: deleted {} access tokens, {} refresh tokens, {} sessions",
+                        purged.access_tokens,
+                        purged.refresh_tokens,
+                        purged.sessions
+                    );
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => log::warn!("cleanup failed: {e}"),
+                Err(e) => log::warn!("cleanup task failed: {e}"),
+            }
+        }
+    });
+}

@@ -1,0 +1,414 @@
+//! The command line: `serve` (the default), `migrate`, `config check`, `user …`, `client …`.
+//! Secrets are printed once, on creation, and never logged.
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use uuid::Uuid;
+
+use crate::app::{Application, open_store};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+use crate::crypto::{password, token};
+use crate::domain::{Client, GrantType, User};
+use crate::store::{StoreError, clients, connection, migrations, users};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "OAuth2 (WSO2 semantics) and wazo-auth token server"
+)]
+pub struct Cli {
+    /// Configuration file overlaid on the defaults (conf/tessera.toml).
+    #[arg(long, global = true, env = "TESSERA_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default command).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage OAuth2 clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file (with the environment overrides) and exit.
+    Check { file: PathBuf },
+}
+
+#[derive(Debug, Args)]
+pub struct PasswordArgs {
+    /// Read the password from the first line of standard input (otherwise one is generated
+    /// and printed once).
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Add {
+        username: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+        /// ACL entry (repeatable), e.g. --acl 'confd.users.me.#'.
+        #[arg(long = "acl")]
+        acl: Vec<String>,
+        #[arg(long)]
+        email: Option<String>,
+        /// Tenant UUID (default: a new one).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// user, internal or external_api.
+        #[arg(long, default_value = "user", value_parser = ["user", "internal", "external_api"])]
+        purpose: String,
+    },
+    /// List users.
+    List,
+    /// Set a user's password.
+    Passwd {
+        username: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Disable a user: logins and refreshes fail from now on.
+    Disable { username: String },
+    /// Enable a disabled user.
+    Enable { username: String },
+    /// Delete a user with its sessions and tokens.
+    Remove { username: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; a confidential client's secret is printed once.
+    Add {
+        client_id: String,
+        /// A public client: no secret, identified by client_id alone.
+        #[arg(long)]
+        public: bool,
+        /// Grant type (repeatable): password, client_credentials, refresh_token.
+        /// Default: password and refresh_token (plus client_credentials if confidential).
+        #[arg(long = "grant")]
+        grants: Vec<String>,
+        /// Scope pattern the client may be granted (repeatable; ACL syntax, `#` = any).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Scope granted when a request names none (repeatable).
+        #[arg(long = "default-scope")]
+        default_scopes: Vec<String>,
+    },
+    /// List clients.
+    List,
+    /// Delete a client; its tokens stop working.
+    Remove { client_id: String },
+}
+
+/// A command's failure, printed on stderr.
+type CliResult = Result<(), String>;
+
+/// Runs the parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Config(ConfigCommand::Check { file }) = &command {
+        return match Settings::load(Some(file)) {
+            Ok(_) => {
+                println!("{}: ok", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", file.display());
+                ExitCode::from(2)
+            }
+        };
+    }
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tessera: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logger(&settings);
+    let result = match command {
+        Command::Serve => serve(&settings),
+        Command::Migrate => migrate(&settings),
+        Command::Config(_) => Ok(()),
+        Command::User(c) => user(&settings, c),
+        Command::Client(c) => client(&settings, c),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tessera: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logger(settings: &Settings) {
+    let level = settings.log_filter().unwrap_or(log::LevelFilter::Info);
+    let _ = env_logger::Builder::new()
+        .filter_level(level)
+        .parse_env(env_logger::Env::default())
+        .try_init();
+}
+
+fn serve(settings: &Settings) -> CliResult {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let mut app = Application::build(settings, Arc::new(SystemClock))
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(creds) = app.take_initial_credentials() {
+            // Printed once, on stdout (never through the logger), and kept in a 0600 file.
+            println!(
+                "First start: created user {} with password {} and client {} with secret {}\n\
+                 Saved in {} (mode 0600).",
+                creds.username,
+                creds.password.expose(),
+                creds.client_id,
+                creds.client_secret.expose(),
+                creds.file.display()
+            );
+        }
+        log::info!(
+            "listening on {} (issuer {})",
+            settings.server.bind,
+            settings.issuer()
+        );
+        app.run_until_stopped().await.map_err(|e| e.to_string())
+    })
+}
+
+fn migrate(settings: &Settings) -> CliResult {
+    let store = open_store(settings).map_err(|e| e.to_string())?;
+    let mut conn = store.conn().map_err(|e| e.to_string())?;
+    let pending = migrations::pending(&mut conn).map_err(|e| e.to_string())?;
+    println!(
+        "migrations up to date ({}){}",
+        store.backend().describe(),
+        if pending { ", some pending" } else { "" }
+    );
+    Ok(())
+}
+
+fn now() -> i64 {
+    SystemClock.now().secs()
+}
+
+fn read_or_generate_password(args: &PasswordArgs) -> Result<(String, bool), String> {
+    if args.password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        let pw = line.trim_end_matches(['\r', '\n']).to_owned();
+        if pw.is_empty() {
+            return Err("empty password on standard input".into());
+        }
+        Ok((pw, false))
+    } else {
+        Ok((token::new_password().expose().to_owned(), true))
+    }
+}
+
+fn find_user(conn: &mut crate::store::DbConnection, username: &str) -> Result<User, String> {
+    users::find_by_login(conn, username)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no such user: {username}"))
+}
+
+fn user(settings: &Settings, command: UserCommand) -> CliResult {
+    let store = open_store(settings).map_err(|e| e.to_string())?;
+    let mut conn = store.conn().map_err(|e| e.to_string())?;
+    let conn = &mut *conn;
+    let mut out = std::io::stdout().lock();
+    match command {
+        UserCommand::Add {
+            username,
+            password,
+            acl,
+            email,
+            tenant,
+            purpose,
+        } => {
+            if username.is_empty() || username.contains(':') {
+                return Err("a username must be non-empty and contain no ':'".into());
+            }
+            let (pw, generated) = read_or_generate_password(&password)?;
+            let hash = password::hash_password(&pw).map_err(|e| e.to_string())?;
+            let user = User {
+                id: Uuid::new_v4().to_string(),
+                username,
+                email,
+                email_confirmed: false,
+                password_hash: Some(hash),
+                enabled: true,
+                acl,
+                tenant_uuid: tenant.unwrap_or_else(|| Uuid::new_v4().to_string()),
+                purpose,
+                created_at: now(),
+            };
+            users::insert(conn, &user).map_err(|e| match e {
+                StoreError::Conflict => format!("user {} already exists", user.username),
+                other => other.to_string(),
+            })?;
+            let _ = writeln!(out, "created user {} ({})", user.username, user.id);
+            if generated {
+                let _ = writeln!(out, "password: {pw}");
+            }
+        }
+        UserCommand::List => {
+            for u in users::list(conn).map_err(|e| e.to_string())? {
+                let state = if u.enabled { "enabled" } else { "disabled" };
+                let _ = writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}\t{}",
+                    u.username,
+                    u.id,
+                    state,
+                    u.purpose,
+                    u.acl.join(",")
+                );
+            }
+        }
+        UserCommand::Passwd { username, password } => {
+            let user = find_user(conn, &username)?;
+            let (pw, generated) = read_or_generate_password(&password)?;
+            let hash = password::hash_password(&pw).map_err(|e| e.to_string())?;
+            users::set_password(conn, &user.id, &hash).map_err(|e| e.to_string())?;
+            let _ = writeln!(out, "password changed for {username}");
+            if generated {
+                let _ = writeln!(out, "password: {pw}");
+            }
+        }
+        UserCommand::Disable { username } => set_enabled(conn, &mut out, &username, false)?,
+        UserCommand::Enable { username } => set_enabled(conn, &mut out, &username, true)?,
+        UserCommand::Remove { username } => {
+            let user = find_user(conn, &username)?;
+            connection::write(conn, |c| users::delete(c, &user.id)).map_err(|e| e.to_string())?;
+            let _ = writeln!(out, "removed user {username} and its tokens");
+        }
+    }
+    Ok(())
+}
+
+fn set_enabled(
+    conn: &mut crate::store::DbConnection,
+    out: &mut impl Write,
+    username: &str,
+    enabled: bool,
+) -> CliResult {
+    let user = find_user(conn, username)?;
+    users::set_enabled(conn, &user.id, enabled).map_err(|e| e.to_string())?;
+    let _ = writeln!(
+        out,
+        "{} user {username}",
+        if enabled { "enabled" } else { "disabled" }
+    );
+    Ok(())
+}
+
+fn client(settings: &Settings, command: ClientCommand) -> CliResult {
+    let store = open_store(settings).map_err(|e| e.to_string())?;
+    let mut conn = store.conn().map_err(|e| e.to_string())?;
+    let conn = &mut *conn;
+    let mut out = std::io::stdout().lock();
+    match command {
+        ClientCommand::Add {
+            client_id,
+            public,
+            grants,
+            scopes,
+            default_scopes,
+        } => {
+            if client_id.is_empty()
+                || client_id.len() > 255
+                || client_id.chars().any(char::is_control)
+            {
+                return Err("a client id must be 1 to 255 printable characters".into());
+            }
+            let grant_types = if grants.is_empty() {
+                let mut g = vec![GrantType::Password, GrantType::RefreshToken];
+                if !public {
+                    g.push(GrantType::ClientCredentials);
+                }
+                g
+            } else {
+                grants
+                    .iter()
+                    .map(|g| {
+                        g.parse::<GrantType>()
+                            .map_err(|_| format!("unknown grant type: {g}"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            if public && grant_types.contains(&GrantType::ClientCredentials) {
+                return Err("a public client cannot use client_credentials".into());
+            }
+            let secret = (!public).then(token::new_client_secret);
+            let client = Client {
+                id: client_id,
+                secret_hash: secret.as_ref().map(|s| token::digest(s.expose())),
+                grant_types,
+                scopes,
+                default_scopes,
+                created_at: now(),
+            };
+            clients::insert(conn, &client).map_err(|e| match e {
+                StoreError::Conflict => format!("client {} already exists", client.id),
+                other => other.to_string(),
+            })?;
+            let _ = writeln!(out, "created client {}", client.id);
+            if let Some(secret) = secret {
+                let _ = writeln!(out, "client secret (shown once): {}", secret.expose());
+            }
+        }
+        ClientCommand::List => {
+            for c in clients::list(conn).map_err(|e| e.to_string())? {
+                let kind = if c.is_public() {
+                    "public"
+                } else {
+                    "confidential"
+                };
+                let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+                let _ = writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}",
+                    c.id,
+                    kind,
+                    grants.join(","),
+                    c.scopes.join(" ")
+                );
+            }
+        }
+        ClientCommand::Remove { client_id } => {
+            if !clients::delete(conn, &client_id).map_err(|e| e.to_string())? {
+                return Err(format!("no such client: {client_id}"));
+            }
+            let _ = writeln!(out, "removed client {client_id}");
+        }
+    }
+    Ok(())
+}

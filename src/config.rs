@@ -1,0 +1,255 @@
+//! Settings: the shipped `conf/tessera.toml` (compiled in as the default layer), overlaid by
+//! `--config FILE` / `TESSERA_CONFIG`, overlaid by `TESSERA_<SECTION>__<KEY>` variables.
+//! Unknown keys and bad values are errors that name the key.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::policy::PolicySettings;
+
+/// The documented defaults, which are also the first configuration layer.
+pub const DEFAULTS: &str = include_str!("../conf/tessera.toml");
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    #[error("invalid configuration: key `{key}`: {reason}")]
+    BadValue { key: &'static str, reason: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub policy: PolicySettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub bind: String,
+    pub issuer: String,
+    pub workers: usize,
+    pub max_body_bytes: usize,
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub pool_size: u32,
+    pub pool_timeout: u64,
+    pub busy_timeout_ms: u32,
+    pub cleanup_interval: u64,
+    pub cleanup_batch_size: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub level: String,
+}
+
+impl Settings {
+    /// Loads the layers: defaults, then `file` (if any), then `TESSERA_*__*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// As [`Settings::load`], with the environment given explicitly (for tests).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
+        }
+        // Only SECTION__KEY variables are configuration; TESSERA_CONFIG and others are not.
+        let overrides: config::Map<String, String> = env
+            .into_iter()
+            .filter_map(|(name, value)| {
+                let rest = name.strip_prefix("TESSERA_")?;
+                rest.contains("__").then(|| (rest.to_owned(), value))
+            })
+            .collect();
+        builder = builder.add_source(
+            config::Environment::default()
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(overrides)),
+        );
+        let settings: Settings = builder
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.bind_addr()?;
+        if !self.server.issuer.is_empty()
+            && !(self.server.issuer.starts_with("https://")
+                || self.server.issuer.starts_with("http://"))
+        {
+            return Err(bad("server.issuer", "must be an http:// or https:// URL"));
+        }
+        if self.server.issuer.contains(['?', '#']) {
+            return Err(bad(
+                "server.issuer",
+                "must have no query or fragment (RFC 8414 §2)",
+            ));
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.server.max_body_bytes) {
+            return Err(bad(
+                "server.max_body_bytes",
+                "must be between 1024 and 16777216",
+            ));
+        }
+        crate::store::Backend::from_url(&self.database.url)
+            .map_err(|e| bad("database.url", &e.to_string()))?;
+        if self.database.pool_size > 1024 {
+            return Err(bad("database.pool_size", "must be at most 1024"));
+        }
+        if self.database.pool_timeout == 0 {
+            return Err(bad("database.pool_timeout", "must be at least 1 second"));
+        }
+        if self.database.cleanup_batch_size == 0 {
+            return Err(bad("database.cleanup_batch_size", "must be at least 1"));
+        }
+        self.policy
+            .validate()
+            .map_err(|(key, reason)| bad(key, reason))?;
+        if self.log_filter().is_none() {
+            return Err(bad(
+                "log.level",
+                "must be one of error, warn, info, debug, trace",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The socket address to listen on.
+    pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.bind.parse().map_err(|_| {
+            bad(
+                "server.bind",
+                "must be an IP address and port, e.g. 127.0.0.1:9497",
+            )
+        })
+    }
+
+    /// The issuer identifier (RFC 8414 §2), without a trailing slash.
+    pub fn issuer(&self) -> String {
+        if self.server.issuer.is_empty() {
+            format!("http://{}", self.server.bind)
+        } else {
+            self.server.issuer.trim_end_matches('/').to_owned()
+        }
+    }
+
+    pub fn log_filter(&self) -> Option<log::LevelFilter> {
+        match self.log.level.as_str() {
+            "error" => Some(log::LevelFilter::Error),
+            "warn" => Some(log::LevelFilter::Warn),
+            "info" => Some(log::LevelFilter::Info),
+            "debug" => Some(log::LevelFilter::Debug),
+            "trace" => Some(log::LevelFilter::Trace),
+            _ => None,
+        }
+    }
+}
+
+fn bad(key: &'static str, reason: &str) -> ConfigError {
+    ConfigError::BadValue {
+        key,
+        reason: reason.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, toml).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        Settings::load_with_env(Some(&path), env)
+    }
+
+    #[test]
+    fn the_shipped_file_is_a_valid_configuration() -> Result<(), ConfigError> {
+        let s = Settings::load_with_env(None, Vec::new())?;
+        assert_eq!(s.server.bind, "127.0.0.1:9497");
+        assert_eq!(s.database.url, "sqlite://data/tessera.db");
+        assert_eq!(s.policy.access_token_ttl, 3600);
+        assert!(s.policy.rotate_refresh_tokens);
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_overlays_and_the_environment_overrides_it() -> Result<(), ConfigError> {
+        let s = load(
+            "[policy]\nrefresh_token_ttl = 10\nrotate_refresh_tokens = false\n",
+            &[
+                ("TESSERA_POLICY__REFRESH_TOKEN_TTL", "20"),
+                ("TESSERA_CONFIG", "ignored"),
+            ],
+        )?;
+        assert_eq!(s.policy.refresh_token_ttl, 20);
+        assert!(!s.policy.rotate_refresh_tokens);
+        assert_eq!(s.policy.access_token_ttl, 3600);
+        Ok(())
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_naming_it() {
+        let err = load("[policy]\nrotate_refresh_token = true\n", &[]).err();
+        let msg = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.contains("rotate_refresh_token"), "{msg}");
+
+        let err = load("", &[("TESSERA_SERVER__PORTT", "1")]).err();
+        let msg = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.contains("portt"), "{msg}");
+    }
+
+    #[test]
+    fn a_bad_value_is_an_error_naming_the_key() {
+        for (toml, key) in [
+            ("[server]\nbind = \"nowhere\"\n", "server.bind"),
+            ("[database]\nurl = \"mysql://x\"\n", "database.url"),
+            (
+                "[policy]\naccess_token_ttl = 0\n",
+                "policy.access_token_ttl",
+            ),
+            ("[log]\nlevel = \"loud\"\n", "log.level"),
+        ] {
+            let msg = load(toml, &[])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(msg.contains(key), "{toml} -> {msg}");
+        }
+        let msg = load("[policy]\nrefresh_token_ttl = -1\n", &[])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(msg.contains("refresh_token_ttl"), "{msg}");
+    }
+}

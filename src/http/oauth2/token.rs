@@ -1,0 +1,69 @@
+//! `POST /oauth2/token` and `/token` (RFC 6749 §3.2): parse the grant, authenticate the client,
+//! exchange, answer §5.1 or §5.2.
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use crate::domain::{ScopeSet, Secret};
+use crate::http::params::{Params, reject_sensitive_query};
+use crate::http::{AppState, body, credentials};
+use crate::oauth::Error;
+use crate::oauth::service::{GrantRequest, TokenRequest};
+
+use super::error::OAuth2Error;
+
+pub async fn token(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuth2Error> {
+    reject_sensitive_query(req.query_string())?;
+    let body = body::read(&req, payload, state.max_body_bytes).await?;
+    let params = body::params(&req, &body)?;
+    let grant = grant_request(&params)?;
+    let client = credentials::client_credentials(credentials::authorization(&req)?, &params)?;
+    let issued = state
+        .run(move |s| s.exchange(TokenRequest { client, grant }))
+        .await?;
+    Ok(super::ok().json(TokenResponse {
+        access_token: issued.access_token.expose(),
+        token_type: "Bearer",
+        expires_in: issued.expires_in,
+        refresh_token: issued.refresh_token.as_ref().map(Secret::expose),
+        scope: (!issued.scope.is_empty()).then(|| issued.scope.to_string()),
+    }))
+}
+
+/// RFC 6749 §5.1.
+#[derive(Serialize)]
+struct TokenResponse<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+}
+
+/// Parses the grant-specific parameters (RFC 6749 §4.3.2, §4.4.2, §6).
+fn grant_request(params: &Params) -> Result<GrantRequest, Error> {
+    let scope = params
+        .get("scope")
+        .map(ScopeSet::parse)
+        .transpose()
+        .map_err(|_| Error::InvalidScope)?;
+    let required = |name: &'static str| params.get(name).ok_or(Error::MissingParameter(name));
+    match required("grant_type")? {
+        "password" => Ok(GrantRequest::Password {
+            username: required("username")?.to_owned(),
+            password: Secret::new(required("password")?),
+            scope,
+        }),
+        "client_credentials" => Ok(GrantRequest::ClientCredentials { scope }),
+        "refresh_token" => Ok(GrantRequest::RefreshToken {
+            refresh_token: Secret::new(required("refresh_token")?),
+            scope,
+        }),
+        _ => Err(Error::UnsupportedGrantType),
+    }
+}

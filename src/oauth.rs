@@ -1,0 +1,16 @@
+//! The use cases, free of any HTTP dialect: token exchange (RFC 6749 §4.3, §4.4, §6),
+//! revocation (RFC 7009) and introspection (RFC 7662). Each runs synchronously on one pooled
+//! connection, its writes in one transaction; the HTTP layer runs it in `web::block`.
+pub mod acl;
+pub mod client_auth;
+pub mod error;
+pub mod grants;
+pub mod introspection;
+pub mod issuance;
+pub mod revocation;
+pub mod scope;
+pub mod service;
+
+pub use client_auth::{AuthScheme, ClientCredentials};
+pub use error::{Error, RefreshTokenProblem};
+pub use service::Service;

@@ -1,0 +1,77 @@
+//! What went wrong in a use case, in domain terms. Each dialect maps every variant to its wire
+//! format with an exhaustive match (`http/oauth2/error.rs`).
+use crate::oauth::AuthScheme;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A required parameter is absent (RFC 6749 §5.2 `invalid_request`).
+    #[error("missing parameter {0}")]
+    MissingParameter(&'static str),
+    /// A parameter appears more than once (RFC 6749 §3.2).
+    #[error("repeated parameter")]
+    RepeatedParameter,
+    /// The request cannot be parsed; the text is a fixed, safe description.
+    #[error("malformed request: {0}")]
+    MalformedRequest(&'static str),
+    /// A secret or token was sent in the query string (RFC 6749 §2.3.1).
+    #[error("sensitive data in the URL")]
+    SensitiveDataInUrl,
+    /// The client used more than one authentication method (RFC 6749 §2.3).
+    #[error("more than one client authentication method")]
+    MultipleClientAuthentication,
+    #[error("unsupported grant type")]
+    UnsupportedGrantType,
+    /// The client could not be authenticated; `scheme` is how it tried.
+    #[error("client authentication failed")]
+    ClientAuthenticationFailed { scheme: AuthScheme },
+    /// The client is not registered for this grant type.
+    #[error("client not authorized for this grant type")]
+    GrantNotAllowed,
+    /// Wrong username or password, unknown or disabled user.
+    #[error("invalid resource owner credentials")]
+    InvalidUserCredentials,
+    #[error("refresh token unusable: {0:?}")]
+    InvalidRefreshToken(RefreshTokenProblem),
+    /// The requested scope exceeds what the client, the user or the original grant allows.
+    #[error("invalid scope")]
+    InvalidScope,
+    /// A client tried to revoke a token issued to another client (RFC 7009 §2.1).
+    #[error("token issued to another client")]
+    TokenOfAnotherClient,
+    /// A bearer token presented to authorize the call is unknown, expired or revoked.
+    #[error("invalid bearer token")]
+    InvalidBearerToken,
+    /// A valid bearer token lacks the ACL entry the operation needs.
+    #[error("missing access {0}")]
+    InsufficientAccess(&'static str),
+    /// The database is unreachable or the pool is exhausted: try again later.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A fault on our side (a query failed, a row is corrupt).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Why a refresh token was refused (all are `invalid_grant` on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshTokenProblem {
+    Unknown,
+    Expired,
+    Revoked,
+    /// Already used under rotation (or lost a concurrent refresh).
+    Consumed,
+    /// Issued to another client (RFC 6749 §10.4).
+    OtherClient,
+    /// Its user was disabled or deleted.
+    UserDisabled,
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) | StoreError::Connect(m) => Error::Unavailable(m),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! The client credentials grant (RFC 6749 §4.4): a token for the client itself, never a
+//! refresh token (§4.4.3). Public clients cannot use it.
+use crate::domain::{Client, ScopeSet};
+use crate::oauth::grants::IssuedTokens;
+use crate::oauth::issuance::{self, Grantee};
+use crate::oauth::{AuthScheme, Error, Service, scope};
+use crate::store::connection;
+
+pub fn exchange(
+    service: &Service,
+    client: &Client,
+    requested: Option<&ScopeSet>,
+) -> Result<IssuedTokens, Error> {
+    if client.is_public() {
+        return Err(Error::ClientAuthenticationFailed {
+            scheme: AuthScheme::Body,
+        });
+    }
+    let scopes = scope::grant(requested, client, None)?;
+    let now = service.now();
+    let policy = service.policy();
+    let mut conn = service.store().conn()?;
+    connection::write(&mut conn, |conn| {
+        let session_id = issuance::new_session(conn, now, &client.id, None)?;
+        let to = Grantee {
+            client_id: &client.id,
+            user_id: None,
+            session_id: &session_id,
+            family_id: None,
+        };
+        let access = issuance::access_token(conn, now, &policy, to, &scopes)?;
+        Ok(IssuedTokens {
+            access_token: access.token,
+            expires_in: access.expires_at - now,
+            refresh_token: None,
+            scope: scopes,
+        })
+    })
+}

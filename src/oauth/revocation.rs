@@ -1,0 +1,65 @@
+//! Token revocation (RFC 7009). Unknown tokens succeed (§2.2); a client may revoke only its own
+//! tokens (§2.1), an administrator (ACL `auth.tokens.revoke`) any. Revoking a refresh token
+//! revokes its whole family, refresh and access tokens; revoking an access token leaves the
+//! refresh token alive.
+use crate::crypto::token::digest;
+use crate::domain::Secret;
+use crate::oauth::issuance::OAUTH2;
+use crate::oauth::service::{Authorized, Caller};
+use crate::oauth::{Error, Service};
+use crate::store::{connection, refresh_tokens, tokens};
+
+/// The ACL entry that lets a bearer revoke any token.
+pub const REVOKE_ACCESS: &str = "auth.tokens.revoke";
+
+/// `token_type_hint` (RFC 7009 §2.1): where to look first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenTypeHint {
+    AccessToken,
+    RefreshToken,
+}
+
+#[derive(Debug)]
+pub struct RevokeRequest {
+    pub caller: Caller,
+    pub token: Secret,
+    pub hint: Option<TokenTypeHint>,
+}
+
+impl Service {
+    pub fn revoke(&self, request: RevokeRequest) -> Result<(), Error> {
+        let now = self.now();
+        let hash = digest(request.token.expose());
+        let mut conn = self.store().conn()?;
+        let caller = self.authorize(&mut conn, &request.caller, REVOKE_ACCESS, now)?;
+        let owns = |client_id: Option<&str>| match &caller {
+            Authorized::Admin => true,
+            Authorized::Client(client) => client_id == Some(client.id.as_str()),
+        };
+        connection::write(&mut conn, |conn| {
+            let refresh_first = request.hint != Some(TokenTypeHint::AccessToken);
+            for look_at_refresh in [refresh_first, !refresh_first] {
+                if look_at_refresh {
+                    if let Some(t) = refresh_tokens::find_by_hash(conn, &hash)? {
+                        if t.dialect != OAUTH2 && !matches!(caller, Authorized::Admin) {
+                            return Ok(());
+                        }
+                        if !owns(Some(&t.client_id)) {
+                            return Err(Error::TokenOfAnotherClient);
+                        }
+                        refresh_tokens::revoke_family(conn, &t.family_id, now)?;
+                        tokens::revoke_family(conn, &t.family_id, now)?;
+                        return Ok(());
+                    }
+                } else if let Some(t) = tokens::find(conn, &hash)? {
+                    if !owns(t.client_id.as_deref()) {
+                        return Err(Error::TokenOfAnotherClient);
+                    }
+                    tokens::revoke(conn, &hash, now)?;
+                    return Ok(());
+                }
+            }
+            Ok(())
+        })
+    }
+}

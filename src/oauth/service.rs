@@ -1,0 +1,153 @@
+//! The entry points the HTTP layer calls: token exchange, revocation, introspection. Holds the
+//! store, the clock and the current policy; reads `now` and the policy once per request.
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::clock::Clock;
+use crate::crypto::token::digest;
+use crate::domain::{Client, GrantType, ScopeSet, Secret};
+use crate::oauth::acl::{AclContext, is_allowed};
+use crate::oauth::grants::{self, IssuedTokens};
+use crate::oauth::{ClientCredentials, Error, client_auth};
+use crate::policy::Policy;
+use crate::store::{DbConnection, Store, tokens};
+
+/// A token request, parsed at the edge (RFC 6749 §4.3.2, §4.4.2, §6).
+#[derive(Debug)]
+pub struct TokenRequest {
+    pub client: ClientCredentials,
+    pub grant: GrantRequest,
+}
+
+/// The grant-specific part of a token request.
+#[derive(Debug)]
+pub enum GrantRequest {
+    Password {
+        username: String,
+        password: Secret,
+        scope: Option<ScopeSet>,
+    },
+    ClientCredentials {
+        scope: Option<ScopeSet>,
+    },
+    RefreshToken {
+        refresh_token: Secret,
+        scope: Option<ScopeSet>,
+    },
+}
+
+impl GrantRequest {
+    pub fn grant_type(&self) -> GrantType {
+        match self {
+            GrantRequest::Password { .. } => GrantType::Password,
+            GrantRequest::ClientCredentials { .. } => GrantType::ClientCredentials,
+            GrantRequest::RefreshToken { .. } => GrantType::RefreshToken,
+        }
+    }
+}
+
+/// Who calls the revocation or introspection endpoint: a client, or the bearer of an access
+/// token whose ACL grants the operation (an administrator).
+#[derive(Debug)]
+pub enum Caller {
+    Client(ClientCredentials),
+    Bearer(Secret),
+}
+
+/// The authenticated caller.
+#[derive(Debug)]
+pub enum Authorized {
+    Client(Client),
+    Admin,
+}
+
+/// The use cases, with what they share.
+pub struct Service {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    policy: ArcSwap<Policy>,
+}
+
+impl Service {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, policy: Policy) -> Self {
+        Self {
+            store,
+            clock,
+            policy: ArcSwap::from_pointee(policy),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The current time in epoch seconds.
+    pub fn now(&self) -> i64 {
+        self.clock.now().secs()
+    }
+
+    /// The policy in force for a request that starts now.
+    pub fn policy(&self) -> Policy {
+        **self.policy.load()
+    }
+
+    /// Replaces the policy for requests that start from now on.
+    pub fn set_policy(&self, policy: Policy) {
+        self.policy.store(Arc::new(policy));
+    }
+
+    /// Token exchange (RFC 6749 §3.2): authenticate the client, check it may use the grant,
+    /// run the grant.
+    pub fn exchange(&self, request: TokenRequest) -> Result<IssuedTokens, Error> {
+        let client = {
+            let mut conn = self.store.conn()?;
+            client_auth::authenticate(&mut conn, &request.client)?
+        };
+        if !client.allows(request.grant.grant_type()) {
+            return Err(Error::GrantNotAllowed);
+        }
+        match &request.grant {
+            GrantRequest::Password {
+                username,
+                password,
+                scope,
+            } => grants::password::exchange(self, &client, username, password, scope.as_ref()),
+            GrantRequest::ClientCredentials { scope } => {
+                grants::client_credentials::exchange(self, &client, scope.as_ref())
+            }
+            GrantRequest::RefreshToken {
+                refresh_token,
+                scope,
+            } => grants::refresh_token::exchange(self, &client, refresh_token, scope.as_ref()),
+        }
+    }
+
+    /// Authenticates the caller of revocation or introspection. A bearer must hold an active
+    /// access token whose ACL grants `required`.
+    pub(crate) fn authorize(
+        &self,
+        conn: &mut DbConnection,
+        caller: &Caller,
+        required: &'static str,
+        now: i64,
+    ) -> Result<Authorized, Error> {
+        match caller {
+            Caller::Client(creds) => client_auth::authenticate(conn, creds).map(Authorized::Client),
+            Caller::Bearer(token) => {
+                let record = tokens::find(conn, &digest(token.expose()))?
+                    .filter(|t| t.is_active(now))
+                    .ok_or(Error::InvalidBearerToken)?;
+                let ctx = AclContext {
+                    auth_id: record.user_id.as_deref(),
+                    session_id: Some(&record.session_id),
+                };
+                if is_allowed(&record.scopes, required, ctx) {
+                    Ok(Authorized::Admin)
+                } else {
+                    Err(Error::InsufficientAccess(required))
+                }
+            }
+        }
+    }
+}

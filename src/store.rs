@@ -1,0 +1,55 @@
+//! Storage through diesel with one code path for SQLite and PostgreSQL: a `MultiConnection`
+//! enum chosen from the URL scheme, an r2d2 pool, embedded migrations per backend, and one
+//! module per aggregate. Only SHA-256 digests of tokens and secrets are ever written.
+pub mod cleanup;
+pub mod clients;
+pub mod connection;
+pub mod migrations;
+pub mod refresh_tokens;
+pub mod schema;
+pub mod sessions;
+pub mod tokens;
+pub mod users;
+
+pub use connection::{Backend, DbConnection, PooledConnection, Store};
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database URL: {0}")]
+    BadUrl(String),
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("no database connection available: {0}")]
+    Unavailable(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("already exists")]
+    Conflict,
+    #[error("database error: {0}")]
+    Query(diesel::result::Error),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => StoreError::Conflict,
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                StoreError::Unavailable(info.message().to_owned())
+            }
+            other => StoreError::Query(other),
+        }
+    }
+}
+
+/// Lists are stored as JSON text so both schemas stay identical.
+fn list_to_json(list: &[String]) -> String {
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn list_from_json(text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}

@@ -1,0 +1,237 @@
+//! Connections and the pool. The backend is chosen from the URL scheme (`sqlite://PATH` or
+//! `postgres://…`); SQLite connections get WAL, a busy timeout and foreign keys; writes go
+//! through [`write`], which starts SQLite transactions with `BEGIN IMMEDIATE` so concurrent
+//! writers queue on the lock instead of failing half-way.
+use std::path::PathBuf;
+use std::time::Duration;
+
+use diesel::Connection;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::sqlite::SqliteConnection;
+
+use super::StoreError;
+
+/// One connection to either backend; the query DSL works on it unchanged.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite { path: PathBuf },
+    Postgres { url: String },
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Self, StoreError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(StoreError::BadUrl("sqlite:// needs a file path".into()));
+            }
+            Ok(Backend::Sqlite {
+                path: PathBuf::from(path),
+            })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres {
+                url: url.to_owned(),
+            })
+        } else {
+            Err(StoreError::BadUrl(
+                "must start with sqlite:// or postgres:// (or postgresql://)".into(),
+            ))
+        }
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, Backend::Sqlite { .. })
+    }
+
+    /// A description safe to log: no password.
+    pub fn describe(&self) -> String {
+        match self {
+            Backend::Sqlite { path } => format!("SQLite at {}", path.display()),
+            Backend::Postgres { url } => {
+                let host = url.rsplit('@').next().unwrap_or(url);
+                let host = host
+                    .trim_start_matches("postgres://")
+                    .trim_start_matches("postgresql://");
+                format!("PostgreSQL at {host}")
+            }
+        }
+    }
+}
+
+/// Pool options.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// 0 = automatic.
+    pub size: u32,
+    pub timeout: Duration,
+    pub busy_timeout_ms: u32,
+}
+
+/// Opens connections for r2d2 and prepares each one.
+#[derive(Debug)]
+pub struct Manager {
+    backend: Backend,
+    busy_timeout_ms: u32,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = StoreError;
+
+    fn connect(&self) -> Result<DbConnection, StoreError> {
+        match &self.backend {
+            Backend::Sqlite { path } => {
+                let path = path.to_string_lossy();
+                let mut conn = SqliteConnection::establish(&path)
+                    .map_err(|e| StoreError::Connect(e.to_string()))?;
+                conn.batch_execute(&format!(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {};",
+                    self.busy_timeout_ms
+                ))?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            Backend::Postgres { url } => PgConnection::establish(url)
+                .map(DbConnection::Postgres)
+                .map_err(|e| StoreError::Connect(e.to_string())),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), StoreError> {
+        conn.batch_execute("SELECT 1").map_err(StoreError::from)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+pub type PooledConnection = r2d2::PooledConnection<Manager>;
+
+/// The token store: a pool of connections to one database.
+#[derive(Clone)]
+pub struct Store {
+    pool: r2d2::Pool<Manager>,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend.describe())
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens the pool. For SQLite the file's directory is created if missing.
+    pub fn open(url: &str, options: &PoolOptions) -> Result<Self, StoreError> {
+        let backend = Backend::from_url(url)?;
+        if let Backend::Sqlite { path } = &backend {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::Connect(format!("{}: {e}", dir.display())))?;
+            }
+        }
+        let size = match (options.size, &backend) {
+            (0, Backend::Sqlite { .. }) => 8,
+            (0, Backend::Postgres { .. }) => 16,
+            (n, _) => n,
+        };
+        let manager = Manager {
+            backend: backend.clone(),
+            busy_timeout_ms: options.busy_timeout_ms,
+        };
+        let pool = r2d2::Pool::builder()
+            .max_size(size)
+            .min_idle(Some(1))
+            .connection_timeout(options.timeout)
+            .test_on_check_out(false)
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build(manager)
+            .map_err(|e| StoreError::Connect(e.to_string()))?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// A connection from the pool; blocks up to the pool timeout.
+    pub fn conn(&self) -> Result<PooledConnection, StoreError> {
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+}
+
+/// Runs `f` in one write transaction: committed if it returns `Ok`, rolled back otherwise.
+/// On SQLite the transaction starts with `BEGIN IMMEDIATE`, taking the write lock up front.
+pub fn write<T, E>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<StoreError>,
+{
+    match conn {
+        DbConnection::Sqlite(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")
+                .map_err(StoreError::from)?;
+        }
+        DbConnection::Postgres(_) => {
+            <DbConnection as TransactionManager<DbConnection>>::begin_transaction(conn)
+                .map_err(StoreError::from)?;
+        }
+    }
+    match f(conn) {
+        Ok(value) => {
+            if let Err(e) =
+                <DbConnection as TransactionManager<DbConnection>>::commit_transaction(conn)
+            {
+                let _ =
+                    <DbConnection as TransactionManager<DbConnection>>::rollback_transaction(conn);
+                return Err(StoreError::from(e).into());
+            }
+            Ok(value)
+        }
+        Err(e) => {
+            let _ = <DbConnection as TransactionManager<DbConnection>>::rollback_transaction(conn);
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_url_scheme_picks_the_backend() {
+        assert!(matches!(
+            Backend::from_url("sqlite://data/t.db"),
+            Ok(Backend::Sqlite { .. })
+        ));
+        assert!(matches!(
+            Backend::from_url("postgres://root@127.0.0.1:5432/test"),
+            Ok(Backend::Postgres { .. })
+        ));
+        assert!(Backend::from_url("mysql://x").is_err());
+        assert!(Backend::from_url("sqlite://").is_err());
+    }
+
+    #[test]
+    fn describing_a_postgres_url_hides_the_password() {
+        let b = Backend::Postgres {
+            url: "postgres://u:pw@db:5432/x".into(),
+        };
+        assert_eq!(b.describe(), "PostgreSQL at db:5432/x");
+    }
+}

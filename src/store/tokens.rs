@@ -1,0 +1,111 @@
+//! The `access_tokens` table, keyed by the SHA-256 digest of the token (or of a JWT's `jti`).
+use diesel::prelude::*;
+
+use super::schema::access_tokens;
+use super::{DbConnection, StoreError, list_from_json, list_to_json};
+
+/// An access token as stored; the token itself is never stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessTokenRecord {
+    pub hash: String,
+    pub session_id: String,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub family_id: Option<String>,
+    pub dialect: String,
+    pub scopes: Vec<String>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl AccessTokenRecord {
+    /// Not revoked and not past its expiry second.
+    pub fn is_active(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && now <= self.expires_at
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = access_tokens)]
+struct Row {
+    hash: String,
+    session_id: String,
+    user_id: Option<String>,
+    client_id: Option<String>,
+    family_id: Option<String>,
+    dialect: String,
+    scopes: String,
+    issued_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+}
+
+pub fn insert(conn: &mut DbConnection, t: &AccessTokenRecord) -> Result<(), StoreError> {
+    let row = Row {
+        hash: t.hash.clone(),
+        session_id: t.session_id.clone(),
+        user_id: t.user_id.clone(),
+        client_id: t.client_id.clone(),
+        family_id: t.family_id.clone(),
+        dialect: t.dialect.clone(),
+        scopes: list_to_json(&t.scopes),
+        issued_at: t.issued_at,
+        expires_at: t.expires_at,
+        revoked_at: t.revoked_at,
+    };
+    diesel::insert_into(access_tokens::table)
+        .values(&row)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// One indexed lookup by digest.
+pub fn find(conn: &mut DbConnection, hash: &str) -> Result<Option<AccessTokenRecord>, StoreError> {
+    let Some(r) = access_tokens::table
+        .find(hash)
+        .select(Row::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(AccessTokenRecord {
+        scopes: list_from_json(&r.scopes)?,
+        hash: r.hash,
+        session_id: r.session_id,
+        user_id: r.user_id,
+        client_id: r.client_id,
+        family_id: r.family_id,
+        dialect: r.dialect,
+        issued_at: r.issued_at,
+        expires_at: r.expires_at,
+        revoked_at: r.revoked_at,
+    }))
+}
+
+/// Revokes one access token; returns how many rows changed.
+pub fn revoke(conn: &mut DbConnection, hash: &str, now: i64) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        access_tokens::table
+            .find(hash)
+            .filter(access_tokens::revoked_at.is_null()),
+    )
+    .set(access_tokens::revoked_at.eq(now))
+    .execute(conn)?)
+}
+
+/// Revokes every access token issued from a refresh-token family.
+pub fn revoke_family(
+    conn: &mut DbConnection,
+    family_id: &str,
+    now: i64,
+) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        access_tokens::table
+            .filter(access_tokens::family_id.eq(family_id))
+            .filter(access_tokens::revoked_at.is_null()),
+    )
+    .set(access_tokens::revoked_at.eq(now))
+    .execute(conn)?)
+}
