@@ -23,14 +23,14 @@ impl ScopeSet {
     /// `1*( %x21 / %x23-5B / %x5D-7E )`. Runs of spaces are tolerated, as most servers do.
     pub fn parse(raw: &str) -> Result<Self, ScopeError> {
         let mut set = BTreeSet::new();
-        for token in raw.split(' ').filter(|t| !t.is_empty()) {
+        for (n, token) in raw.split(' ').filter(|t| !t.is_empty()).enumerate() {
+            if n >= MAX_SCOPES {
+                return Err(ScopeError::TooMany);
+            }
             if !token.bytes().all(is_scope_char) {
                 return Err(ScopeError::BadCharacter);
             }
             set.insert(token.to_owned());
-            if set.len() > MAX_SCOPES {
-                return Err(ScopeError::TooMany);
-            }
         }
         Ok(Self(set))
     }

@@ -1,17 +1,15 @@
-//! The one place that lists every path.
+//! The one place that lists every path. A known path called with another method answers 405.
 use actix_web::web;
 
 use super::oauth2::{introspect, metadata, revoke, token};
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/oauth2/token", web::post().to(token::token))
-        .route("/token", web::post().to(token::token))
-        .route("/oauth2/revoke", web::post().to(revoke::revoke))
-        .route("/revoke", web::post().to(revoke::revoke))
-        .route("/oauth2/introspect", web::post().to(introspect::introspect))
-        .route(
-            "/.well-known/oauth-authorization-server",
-            web::get().to(metadata::metadata),
+    cfg.service(web::resource(["/oauth2/token", "/token"]).route(web::post().to(token::token)))
+        .service(web::resource(["/oauth2/revoke", "/revoke"]).route(web::post().to(revoke::revoke)))
+        .service(web::resource("/oauth2/introspect").route(web::post().to(introspect::introspect)))
+        .service(
+            web::resource("/.well-known/oauth-authorization-server")
+                .route(web::get().to(metadata::metadata)),
         );
 }

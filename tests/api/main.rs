@@ -1,1 +1,19 @@
+//! The integration suite: one binary, a real server on a real socket per test, real SQLite
+//! files and (when `TESSERA_TEST_POSTGRES_URL` is set) a fresh PostgreSQL database per test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod helpers;
 
+mod bad_input;
+mod cli;
+mod client_binding;
+mod concurrency;
+mod migrations;
+mod persistence;
+mod refresh_expiry;
+mod storage_at_rest;
+mod wso2_flow;
