@@ -102,10 +102,8 @@ impl Settings {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.bind_addr()?;
-        if !self.server.issuer.is_empty()
-            && !(self.server.issuer.starts_with("https://")
-                || self.server.issuer.starts_with("http://"))
-        {
+        let issuer = &self.server.issuer;
+        if !issuer.is_empty() && !issuer.starts_with("https://") && !issuer.starts_with("http://") {
             return Err(bad("server.issuer", "must be an http:// or https:// URL"));
         }
         if self.server.issuer.contains(['?', '#']) {

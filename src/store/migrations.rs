@@ -10,7 +10,7 @@ const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 /// An arbitrary constant key for the PostgreSQL advisory lock that serialises the migrations of
 /// several instances starting at once.
-const MIGRATION_LOCK: i64 = 0x7465_7373_6572_61;
+const MIGRATION_LOCK: i64 = 0x0074_6573_7365_7261;
 
 /// Applies every pending migration; returns how many ran.
 pub fn run(conn: &mut DbConnection) -> Result<usize, StoreError> {
