@@ -12,6 +12,7 @@ mod bad_input;
 mod cli;
 mod client_binding;
 mod concurrency;
+mod lifecycle;
 mod migrations;
 mod persistence;
 mod refresh_expiry;
