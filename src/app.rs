@@ -96,18 +96,19 @@ pub fn bootstrap(
         default_scopes: Vec::new(),
         created_at: now,
     };
+    let credentials = InitialCredentials {
+        username: admin.username.clone(),
+        password: admin_password,
+        client_id: client.id.clone(),
+        client_secret,
+        file: data_dir.join("initial-credentials.env"),
+    };
+    // The file first: if it cannot be written, nothing is created and the next start retries.
+    write_private(&credentials.file, &credentials.as_env())?;
     connection::write(&mut conn, |c| {
         users::insert(c, &admin)?;
         clients::insert(c, &client)
     })?;
-    let credentials = InitialCredentials {
-        username: admin.username,
-        password: admin_password,
-        client_id: client.id,
-        client_secret,
-        file: data_dir.join("initial-credentials.env"),
-    };
-    write_private(&credentials.file, &credentials.as_env())?;
     Ok(Some(credentials))
 }
 

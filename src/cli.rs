@@ -116,7 +116,7 @@ pub enum ClientCommand {
     },
     /// List clients.
     List,
-    /// Delete a client; its tokens stop working.
+    /// Delete a client and revoke every token issued to it.
     Remove { client_id: String },
 }
 
@@ -404,10 +404,12 @@ fn client(settings: &Settings, command: ClientCommand) -> CliResult {
             }
         }
         ClientCommand::Remove { client_id } => {
-            if !clients::delete(conn, &client_id).map_err(|e| e.to_string())? {
+            if !connection::write(conn, |c| clients::delete(c, &client_id, now()))
+                .map_err(|e| e.to_string())?
+            {
                 return Err(format!("no such client: {client_id}"));
             }
-            let _ = writeln!(out, "removed client {client_id}");
+            let _ = writeln!(out, "removed client {client_id} and revoked its tokens");
         }
     }
     Ok(())

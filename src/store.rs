@@ -40,6 +40,10 @@ impl From<diesel::result::Error> for StoreError {
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 StoreError::Unavailable(info.message().to_owned())
             }
+            // SQLite's lock still held after busy_timeout: try again later.
+            Error::DatabaseError(_, info) if info.message().contains("database is locked") => {
+                StoreError::Unavailable(info.message().to_owned())
+            }
             other => StoreError::Query(other),
         }
     }

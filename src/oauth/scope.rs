@@ -19,6 +19,11 @@ pub fn grant(
     match requested.filter(|r| !r.is_empty()) {
         Some(requested) => {
             for scope in requested.iter() {
+                // A requested scope is a literal: granting `#` or `auth.*` would hand out a
+                // pattern that later matches far more than the ACL allowed.
+                if scope.contains(['*', '#']) || scope.starts_with('!') {
+                    return Err(Error::InvalidScope);
+                }
                 if !is_allowed(&client.scopes, scope, ctx) || !user_allows(scope) {
                     return Err(Error::InvalidScope);
                 }
@@ -117,6 +122,18 @@ mod tests {
             grant(Some(&set("")), &c, None).ok(),
             Some(set("read write"))
         );
+    }
+
+    #[test]
+    fn wildcards_and_negations_cannot_be_requested() {
+        let c = client(&["#"], &[]);
+        let u = user(&["#", "!auth.tokens.revoke"]);
+        for s in ["#", "auth.tokens.*", "auth.#", "!x"] {
+            assert!(
+                matches!(grant(Some(&set(s)), &c, Some(&u)), Err(Error::InvalidScope)),
+                "{s}"
+            );
+        }
     }
 
     #[test]

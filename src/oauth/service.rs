@@ -11,7 +11,7 @@ use crate::oauth::acl::{AclContext, is_allowed};
 use crate::oauth::grants::{self, IssuedTokens};
 use crate::oauth::{ClientCredentials, Error, client_auth};
 use crate::policy::Policy;
-use crate::store::{DbConnection, Store, tokens};
+use crate::store::{DbConnection, Store, tokens, users};
 
 /// A token request, parsed at the edge (RFC 6749 §4.3.2, §4.4.2, §6).
 #[derive(Debug)]
@@ -138,6 +138,11 @@ impl Service {
                 let record = tokens::find(conn, &digest(token.expose()))?
                     .filter(|t| t.is_active(now))
                     .ok_or(Error::InvalidBearerToken)?;
+                if let Some(user_id) = &record.user_id {
+                    if !users::find_by_id(conn, user_id)?.is_some_and(|u| u.enabled) {
+                        return Err(Error::InvalidBearerToken);
+                    }
+                }
                 let ctx = AclContext {
                     auth_id: record.user_id.as_deref(),
                     session_id: Some(&record.session_id),

@@ -80,8 +80,17 @@ pub fn count(conn: &mut DbConnection) -> Result<i64, StoreError> {
     Ok(clients::table.count().get_result(conn)?)
 }
 
-/// Deletes a client and revokes nothing by itself: its tokens fail client checks from now on
-/// because the client no longer exists. Returns false if there was no such client.
-pub fn delete(conn: &mut DbConnection, id: &str) -> Result<bool, StoreError> {
+/// Deletes a client and revokes every token issued to it, so that re-registering the same id
+/// cannot revive them. Returns false if there was no such client. Run it in a transaction.
+pub fn delete(conn: &mut DbConnection, id: &str, now: i64) -> Result<bool, StoreError> {
+    use super::schema::{access_tokens, refresh_tokens};
+    diesel::update(access_tokens::table.filter(access_tokens::client_id.eq(id)))
+        .filter(access_tokens::revoked_at.is_null())
+        .set(access_tokens::revoked_at.eq(now))
+        .execute(conn)?;
+    diesel::update(refresh_tokens::table.filter(refresh_tokens::client_id.eq(id)))
+        .filter(refresh_tokens::revoked_at.is_null())
+        .set(refresh_tokens::revoked_at.eq(now))
+        .execute(conn)?;
     Ok(diesel::delete(clients::table.find(id)).execute(conn)? == 1)
 }

@@ -287,6 +287,20 @@ async fn token_endpoint_rejects_malformed_requests_with_rfc_errors() {
             "invalid_scope",
         ),
         (
+            "wildcard scope",
+            f.basic("/oauth2/token")
+                .form(&[("grant_type", "client_credentials"), ("scope", "#")]),
+            400,
+            "invalid_scope",
+        ),
+        (
+            "pattern scope",
+            f.basic("/oauth2/token")
+                .form(&[("grant_type", "client_credentials"), ("scope", "read.*")]),
+            400,
+            "invalid_scope",
+        ),
+        (
             "hostile scope",
             f.basic("/oauth2/token").form(&[
                 ("grant_type", "client_credentials"),
@@ -696,6 +710,23 @@ async fn revocation_and_introspection_reject_bad_input_and_check_callers() {
         false,
         "revoking the refresh token revokes its access tokens"
     );
+
+    // A disabled administrator's token loses its power at once.
+    {
+        let mut conn = f.app.service.store().conn().unwrap();
+        let root = tessera::store::users::find_by_login(&mut conn, "root")
+            .unwrap()
+            .unwrap();
+        tessera::store::users::set_enabled(&mut conn, &root.id, false).unwrap();
+    }
+    let resp = f
+        .post("/oauth2/revoke")
+        .bearer_auth(str_of(&admin, "access_token"))
+        .form(&[("token", "x")])
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, 401, "invalid_token").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,8 @@ use crate::on_both_backends;
 
 on_both_backends!(
     expired_tokens_are_purged_in_batches,
-    a_disabled_user_can_no_longer_refresh
+    a_disabled_user_can_no_longer_refresh,
+    removing_a_client_revokes_its_tokens_for_good
 );
 
 async fn expired_tokens_are_purged_in_batches(db: Db) {
@@ -97,4 +98,47 @@ async fn a_disabled_user_can_no_longer_refresh(db: Db) {
         )
         .await;
     assert_eq!(error_of(resp).await, (400, "invalid_grant".to_owned()));
+}
+
+async fn removing_a_client_revokes_its_tokens_for_good(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let gone = app.add_full_client("gone");
+    let witness = app.add_full_client("witness");
+    app.add_user("jo", "pw", &["#"]);
+    let tokens = app.password_grant(&gone, "jo", "pw", None).await;
+    let admin = app
+        .password_grant(&witness, "jo", "pw", Some("auth.tokens.introspect"))
+        .await;
+    {
+        let mut conn = app.service.store().conn().unwrap();
+        let now = app.service.now();
+        tessera::store::connection::write(&mut conn, |c| {
+            tessera::store::clients::delete(c, "gone", now)
+        })
+        .unwrap();
+    }
+    let introspect = |token: String| {
+        let req = app
+            .http
+            .post(app.url("/oauth2/introspect"))
+            .bearer_auth(str_of(&admin, "access_token"));
+        async move {
+            req.form(&[("token", token)])
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        introspect(str_of(&tokens, "access_token").to_owned()).await["active"],
+        false
+    );
+    // Registering the same id again does not revive the old refresh token.
+    let again = app.add_full_client("gone");
+    let (status, code) =
+        error_of(app.refresh(&again, str_of(&tokens, "refresh_token")).await).await;
+    assert_eq!((status, code.as_str()), (400, "invalid_grant"));
 }
