@@ -138,3 +138,74 @@ fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The README's "Try it with curl" commands, run as printed by bash and curl against the real
+/// binary (only the port is changed, to a free one).
+#[test]
+fn the_readme_curl_commands_work_as_printed() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("## Try it with curl")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let mut script = String::from("set -eu\n");
+    for block in section.split("```sh\n").skip(1) {
+        script.push_str(block.split("```").next().unwrap());
+        script.push('\n');
+    }
+    assert!(
+        script.contains("/token") && script.contains("/revoke"),
+        "{script}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let script = script.replace("127.0.0.1:9497", &format!("127.0.0.1:{port}"));
+    let mut server = Command::new(BIN)
+        .current_dir(dir.path())
+        .env("TESSERA_SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env_remove("TESSERA_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut waited = 0;
+    while !(dir.path().join("data/initial-credentials.env").exists()
+        && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok())
+    {
+        assert!(waited < 600, "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+        waited += 1;
+    }
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    server.kill().unwrap();
+    let _ = server.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "\"scope\":\"PRODUCTION\"",
+        "Refresh token was already used.",
+        "\"active\":true",
+        "{\"active\":false}",
+        "HTTP/1.1 200 OK",
+        "Refresh token is revoked.",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected} in:\n{stdout}"
+        );
+    }
+}
