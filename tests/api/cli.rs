@@ -81,21 +81,8 @@ fn user_and_client_commands_manage_the_store() {
 fn first_start_creates_an_admin_and_a_client_that_work() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut child = Command::new(BIN)
-        .current_dir(dir.path())
-        .env("TESSERA_SERVER__BIND", format!("127.0.0.1:{port}"))
-        .env_remove("TESSERA_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = start_server(dir.path(), port, Stdio::piped());
     let creds_file = dir.path().join("data/initial-credentials.env");
-    let mut waited = 0;
-    while !(creds_file.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) {
-        assert!(waited < 600, "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-        waited += 1;
-    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -129,6 +116,30 @@ fn first_start_creates_an_admin_and_a_client_that_work() {
         stdout.contains(&var("TESSERA_ADMIN_PASSWORD")),
         "credentials printed once on stdout"
     );
+}
+
+/// Starts the binary in `dir` on `port` and waits until it listens and has written its
+/// first-start credentials.
+fn start_server(dir: &std::path::Path, port: u16, stdout: Stdio) -> std::process::Child {
+    let child = Command::new(BIN)
+        .current_dir(dir)
+        .env("TESSERA_SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env_remove("TESSERA_CONFIG")
+        .stdout(stdout)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let creds_file = dir.join("data/initial-credentials.env");
+    for _ in 0..600 {
+        if creds_file.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return child;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut child = child;
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("server did not start");
 }
 
 fn free_port() -> u16 {
@@ -165,22 +176,7 @@ fn the_readme_curl_commands_work_as_printed() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let script = script.replace("127.0.0.1:9497", &format!("127.0.0.1:{port}"));
-    let mut server = Command::new(BIN)
-        .current_dir(dir.path())
-        .env("TESSERA_SERVER__BIND", format!("127.0.0.1:{port}"))
-        .env_remove("TESSERA_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut waited = 0;
-    while !(dir.path().join("data/initial-credentials.env").exists()
-        && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok())
-    {
-        assert!(waited < 600, "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-        waited += 1;
-    }
+    let mut server = start_server(dir.path(), port, Stdio::null());
     let out = Command::new("bash")
         .arg("-c")
         .arg(&script)

@@ -295,6 +295,24 @@ impl TestApp {
         resp.json().await.expect("json")
     }
 
+    /// A client_credentials access token for `client`.
+    pub async fn client_credentials_token(&self, client: &TestClient) -> String {
+        let resp = self
+            .post_form(
+                "/oauth2/token",
+                Some(client),
+                &[("grant_type", "client_credentials")],
+            )
+            .await;
+        assert_eq!(
+            resp.status(),
+            StatusCode::OK,
+            "client_credentials grant failed"
+        );
+        let body: Value = resp.json().await.expect("json");
+        str_of(&body, "access_token").to_owned()
+    }
+
     pub async fn refresh(&self, client: &TestClient, refresh_token: &str) -> Response {
         self.post_form(
             "/oauth2/token",

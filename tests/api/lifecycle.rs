@@ -20,14 +20,7 @@ async fn expired_tokens_are_purged_in_batches(db: Db) {
     for _ in 0..5 {
         kept.push(app.password_grant(&client, "hank", "pw", None).await);
     }
-    let cc = app
-        .post_form(
-            "/oauth2/token",
-            Some(&client),
-            &[("grant_type", "client_credentials")],
-        )
-        .await;
-    let cc_token = str_of(&cc.json().await.unwrap(), "access_token").to_owned();
+    let cc_token = app.client_credentials_token(&client).await;
 
     let service = app.service.clone();
     let purge = move |now: i64| {

@@ -13,15 +13,7 @@ async fn a_restart_keeps_every_issued_token_valid(db: Db) {
     let tokens = app
         .password_grant(&client, "erin", "pw", Some("read"))
         .await;
-    let cc = app
-        .post_form(
-            "/oauth2/token",
-            Some(&client),
-            &[("grant_type", "client_credentials")],
-        )
-        .await;
-    assert_eq!(cc.status(), StatusCode::OK);
-    let cc_token = str_of(&cc.json().await.unwrap(), "access_token").to_owned();
+    let cc_token = app.client_credentials_token(&client).await;
 
     let app = app.restart(&[]).await;
     let access = app

@@ -2,7 +2,6 @@
 //! (SQLite: the raw database and WAL files; PostgreSQL: each row as JSON) and searched for
 //! every token, refresh token, client secret and password that was handed out.
 use diesel::{Connection, QueryableByName, RunQueryDsl};
-use reqwest::StatusCode;
 
 use crate::helpers::{Db, TestApp, str_of};
 use crate::on_both_backends;
@@ -40,15 +39,7 @@ async fn no_handed_out_secret_rests_in_the_database(db: Db) {
     let refreshed: serde_json::Value = resp.json().await.unwrap();
     secrets.push(str_of(&refreshed, "access_token").to_owned());
     secrets.push(str_of(&refreshed, "refresh_token").to_owned());
-    let cc = app
-        .post_form(
-            "/oauth2/token",
-            Some(&client),
-            &[("grant_type", "client_credentials")],
-        )
-        .await;
-    assert_eq!(cc.status(), StatusCode::OK);
-    secrets.push(str_of(&cc.json().await.unwrap(), "access_token").to_owned());
+    secrets.push(app.client_credentials_token(&client).await);
 
     let dump = match db {
         Db::Sqlite => {
