@@ -46,10 +46,6 @@ impl Backend {
         }
     }
 
-    pub fn is_sqlite(&self) -> bool {
-        matches!(self, Backend::Sqlite { .. })
-    }
-
     /// A description safe to log: no password.
     pub fn describe(&self) -> String {
         match self {
