@@ -13,11 +13,13 @@ use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::crypto::derive::ServerSecret;
 use crate::crypto::{password, token};
 use crate::domain::{Client, GrantType, Secret, User};
 use crate::http::{AppState, redact_path, routes};
 use crate::oauth::Service;
-use crate::policy::Policy;
+use crate::oauth::service::WazoOptions;
+use crate::policy::Policies;
 use crate::store::connection::PoolOptions;
 use crate::store::{Store, StoreError, cleanup, clients, connection, migrations, users};
 
@@ -127,6 +129,26 @@ impl InitialCredentials {
     }
 }
 
+/// Reads the server secret, creating it (mode 0600) on first start. A file that exists but
+/// cannot be read or parsed stops the start: silently replacing it would invalidate every Wazo
+/// refresh token.
+pub fn load_or_create_secret(path: &Path) -> Result<ServerSecret, StartError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => ServerSecret::from_hex(&text)
+            .map_err(|e| StartError::Other(format!("server secret {}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret = ServerSecret::generate();
+            write_private(path, &format!("{}\n", secret.to_hex().expose()))?;
+            log::info!("created the server secret {}", path.display());
+            Ok(secret)
+        }
+        Err(e) => Err(StartError::Other(format!(
+            "cannot read the server secret {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 /// Writes a file readable by its owner only.
 fn write_private(path: &Path, contents: &str) -> Result<(), StartError> {
     use std::io::Write;
@@ -173,7 +195,18 @@ impl Application {
         .map_err(|e| StartError::Other(e.to_string()))??;
         log::info!("storage: {}", store.backend().describe());
 
-        let service = Arc::new(Service::new(store, clock, Policy::from(&settings.policy)));
+        let secret = load_or_create_secret(&settings.secret_path())?;
+        let service = Arc::new(Service::new(
+            store,
+            clock,
+            Policies::from(&settings.policy),
+            secret,
+            WazoOptions {
+                xivo_uuid: settings.xivo_uuid(),
+                default_user_acl: settings.wazo.default_user_acl.clone(),
+                max_user_concurrent_sessions: i64::from(settings.wazo.max_user_concurrent_sessions),
+            },
+        ));
         let state = AppState {
             service: Arc::clone(&service),
             issuer: settings.issuer(),

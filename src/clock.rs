@@ -25,6 +25,16 @@ impl Timestamp {
     pub const fn micros(self) -> i64 {
         self.0
     }
+
+    /// This time plus `secs` seconds.
+    pub const fn plus_secs(self, secs: i64) -> Self {
+        Self(self.0.saturating_add(secs.saturating_mul(1_000_000)))
+    }
+
+    /// Seconds since the epoch as a float (wazo-auth's `time.time()`).
+    pub fn as_f64(self) -> f64 {
+        self.0 as f64 / 1_000_000.0
+    }
 }
 
 /// A source of the current time.

@@ -28,6 +28,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub policy: PolicySettings,
+    pub wazo: WazoSettings,
     pub log: LogSettings,
 }
 
@@ -39,6 +40,20 @@ pub struct ServerSettings {
     pub workers: usize,
     pub max_body_bytes: usize,
     pub data_dir: PathBuf,
+    /// The server secret (Wazo refresh-token derivation); empty = `<data_dir>/server.secret`.
+    pub secret_file: PathBuf,
+}
+
+/// The `[wazo]` table: what wazo-auth reads from its own configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WazoSettings {
+    /// `xivo_uuid` reported in tokens; empty = the `XIVO_UUID` variable, else null.
+    pub xivo_uuid: String,
+    /// ACL entries every Wazo token gets before the user's own (`default_user_policy`).
+    pub default_user_acl: Vec<String>,
+    /// Live sessions a `user` or `external_api` user may hold (`max_user_concurrent_sessions`).
+    pub max_user_concurrent_sessions: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -78,9 +93,11 @@ impl Settings {
             })?;
             builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
         }
+        let env: Vec<(String, String)> = env.into_iter().collect();
         // Only SECTION__KEY variables are configuration; TESSERA_CONFIG and others are not.
         let overrides: config::Map<String, String> = env
-            .into_iter()
+            .iter()
+            .cloned()
             .filter_map(|(name, value)| {
                 let rest = name.strip_prefix("TESSERA_")?;
                 rest.contains("__").then(|| (rest.to_owned(), value))
@@ -92,10 +109,16 @@ impl Settings {
                 .try_parsing(true)
                 .source(Some(overrides)),
         );
-        let settings: Settings = builder
+        let mut settings: Settings = builder
             .build()
             .and_then(config::Config::try_deserialize)
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        // wazo-auth reads the platform uuid from XIVO_UUID.
+        if settings.wazo.xivo_uuid.is_empty() {
+            if let Some((_, v)) = env.iter().find(|(k, _)| k == "XIVO_UUID") {
+                settings.wazo.xivo_uuid = v.clone();
+            }
+        }
         settings.validate()?;
         Ok(settings)
     }
@@ -132,6 +155,15 @@ impl Settings {
         self.policy
             .validate()
             .map_err(|(key, reason)| bad(key, reason))?;
+        if self.wazo.max_user_concurrent_sessions == 0 {
+            return Err(bad(
+                "wazo.max_user_concurrent_sessions",
+                "must be at least 1",
+            ));
+        }
+        if self.wazo.default_user_acl.iter().any(|e| e.is_empty()) {
+            return Err(bad("wazo.default_user_acl", "entries must not be empty"));
+        }
         if self.log_filter().is_none() {
             return Err(bad(
                 "log.level",
@@ -158,6 +190,20 @@ impl Settings {
         } else {
             self.server.issuer.trim_end_matches('/').to_owned()
         }
+    }
+
+    /// Where the server secret lives.
+    pub fn secret_path(&self) -> PathBuf {
+        if self.server.secret_file.as_os_str().is_empty() {
+            self.server.data_dir.join("server.secret")
+        } else {
+            self.server.secret_file.clone()
+        }
+    }
+
+    /// The platform uuid reported in Wazo tokens, if configured.
+    pub fn xivo_uuid(&self) -> Option<String> {
+        (!self.wazo.xivo_uuid.is_empty()).then(|| self.wazo.xivo_uuid.clone())
     }
 
     pub fn log_filter(&self) -> Option<log::LevelFilter> {

@@ -1,5 +1,7 @@
 //! Cryptographic primitives: argon2id for passwords, random tokens and secrets, SHA-256
-//! digests compared in constant time. Nothing here knows about HTTP or storage.
+//! digests compared in constant time, HMAC derivation from the server secret. Nothing here knows
+//! about HTTP or storage.
+pub mod derive;
 pub mod password;
 pub mod token;
 

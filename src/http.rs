@@ -5,6 +5,7 @@ pub mod credentials;
 pub mod oauth2;
 pub mod params;
 pub mod routes;
+pub mod wazo;
 
 use std::sync::Arc;
 

@@ -2,8 +2,8 @@
 //! functions; the current policy sits in `AppState` and is read once per request.
 //!
 //! Key names follow WSO2 Identity Server's meaning (its names in `conf/tessera.toml`).
-//! This issue implements the `[policy]` table; per-dialect and per-client tables come with the
-//! policy engine (DESIGN.md §6).
+//! `[policy]` holds the OAuth2 defaults; `[policy.wazo]` overrides any of its keys for the Wazo
+//! dialect. Per-client tables come with the policy engine (DESIGN.md §6).
 use serde::Deserialize;
 
 /// Longest accepted lifetime: ten years, as wazo-auth's `expiration` bound.
@@ -17,24 +17,101 @@ pub struct PolicySettings {
     pub rotate_refresh_tokens: bool,
     pub refresh_token_ttl: u64,
     pub extend_on_rotation: bool,
+    /// Overrides for the Wazo dialect.
+    #[serde(default)]
+    pub wazo: PolicyOverrides,
+}
+
+/// A table whose keys override `[policy]` where present.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyOverrides {
+    pub access_token_ttl: Option<u64>,
+    pub rotate_refresh_tokens: Option<bool>,
+    pub refresh_token_ttl: Option<u64>,
+    pub extend_on_rotation: Option<bool>,
 }
 
 impl PolicySettings {
+    /// `[policy]` with `overrides` applied.
+    fn overlaid(&self, o: &PolicyOverrides) -> PolicySettings {
+        PolicySettings {
+            access_token_ttl: o.access_token_ttl.unwrap_or(self.access_token_ttl),
+            rotate_refresh_tokens: o
+                .rotate_refresh_tokens
+                .unwrap_or(self.rotate_refresh_tokens),
+            refresh_token_ttl: o.refresh_token_ttl.unwrap_or(self.refresh_token_ttl),
+            extend_on_rotation: o.extend_on_rotation.unwrap_or(self.extend_on_rotation),
+            wazo: PolicyOverrides::default(),
+        }
+    }
+
     /// Checks the values; the error names the key.
     pub fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        self.validate_table("policy.access_token_ttl", "policy.refresh_token_ttl")?;
+        self.overlaid(&self.wazo).validate_table(
+            "policy.wazo.access_token_ttl",
+            "policy.wazo.refresh_token_ttl",
+        )
+    }
+
+    fn validate_table(
+        &self,
+        access_key: &'static str,
+        refresh_key: &'static str,
+    ) -> Result<(), (&'static str, &'static str)> {
         if !(1..=MAX_TTL).contains(&self.access_token_ttl) {
-            return Err((
-                "policy.access_token_ttl",
-                "must be between 1 and 315360000 seconds",
-            ));
+            return Err((access_key, "must be between 1 and 315360000 seconds"));
         }
         if self.refresh_token_ttl > MAX_TTL {
             return Err((
-                "policy.refresh_token_ttl",
+                refresh_key,
                 "must be between 0 (never expires) and 315360000 seconds",
             ));
         }
         Ok(())
+    }
+}
+
+/// The dialect a token is issued in; each has its own policy table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    OAuth2,
+    Wazo,
+}
+
+impl Dialect {
+    /// The name stored in the `dialect` column of token rows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dialect::OAuth2 => "oauth2",
+            Dialect::Wazo => "wazo",
+        }
+    }
+}
+
+/// The resolved policy of every dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policies {
+    pub oauth2: Policy,
+    pub wazo: Policy,
+}
+
+impl Policies {
+    pub fn for_dialect(&self, dialect: Dialect) -> Policy {
+        match dialect {
+            Dialect::OAuth2 => self.oauth2,
+            Dialect::Wazo => self.wazo,
+        }
+    }
+}
+
+impl From<&PolicySettings> for Policies {
+    fn from(s: &PolicySettings) -> Self {
+        Self {
+            oauth2: Policy::from(s),
+            wazo: Policy::from(&s.overlaid(&s.wazo)),
+        }
     }
 }
 
@@ -103,6 +180,7 @@ mod tests {
             rotate_refresh_tokens: rotate,
             refresh_token_ttl: ttl,
             extend_on_rotation: extend,
+            wazo: PolicyOverrides::default(),
         })
     }
 
@@ -141,6 +219,7 @@ mod tests {
             rotate_refresh_tokens: true,
             refresh_token_ttl: 0,
             extend_on_rotation: true,
+            wazo: PolicyOverrides::default(),
         };
         assert_eq!(
             s.validate().map_err(|e| e.0),
@@ -152,5 +231,34 @@ mod tests {
             s.validate().map_err(|e| e.0),
             Err("policy.refresh_token_ttl")
         );
+        s.refresh_token_ttl = 0;
+        s.wazo.access_token_ttl = Some(MAX_TTL + 1);
+        assert_eq!(
+            s.validate().map_err(|e| e.0),
+            Err("policy.wazo.access_token_ttl")
+        );
+    }
+
+    #[test]
+    fn the_wazo_table_overrides_only_the_keys_it_names() {
+        let s = PolicySettings {
+            access_token_ttl: 3600,
+            rotate_refresh_tokens: true,
+            refresh_token_ttl: 86_400,
+            extend_on_rotation: false,
+            wazo: PolicyOverrides {
+                access_token_ttl: Some(7200),
+                rotate_refresh_tokens: Some(false),
+                refresh_token_ttl: None,
+                extend_on_rotation: None,
+            },
+        };
+        let p = Policies::from(&s);
+        assert_eq!(p.oauth2.access_token_ttl, 3600);
+        assert_eq!(p.wazo.access_token_ttl, 7200);
+        assert!(p.oauth2.rotate_refresh_tokens);
+        assert!(!p.wazo.rotate_refresh_tokens);
+        assert_eq!(p.wazo.refresh_token_ttl, Some(86_400));
+        assert!(!p.wazo.extend_on_rotation);
     }
 }

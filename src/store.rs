@@ -8,6 +8,7 @@ pub mod migrations;
 pub mod refresh_tokens;
 pub mod schema;
 pub mod sessions;
+pub mod tenants;
 pub mod tokens;
 pub mod users;
 
@@ -56,4 +57,29 @@ fn list_to_json(list: &[String]) -> String {
 
 fn list_from_json(text: &str) -> Result<Vec<String>, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Metadata objects are stored as JSON text too.
+fn object_to_json(object: &crate::domain::Metadata) -> String {
+    serde_json::to_string(object).unwrap_or_else(|_| "{}".to_owned())
+}
+
+fn object_from_json(text: &str) -> Result<crate::domain::Metadata, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// How a list is cut: order, direction, window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub descending: bool,
+    pub limit: Option<i64>,
+    pub offset: i64,
+}
+
+/// A page of a list with its counts (wazo-auth's `{total, filtered, items}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listing<T> {
+    pub total: i64,
+    pub filtered: i64,
+    pub items: Vec<T>,
 }

@@ -76,6 +76,32 @@ pub fn parse_authorization(value: &str) -> Result<Authorization, Error> {
     }
 }
 
+/// wazo-auth's reading of `Authorization: Basic` on `POST /token`: the base64 part decoded as
+/// UTF-8, else Latin-1, split on the first `:`; login and password count only when both are
+/// non-empty (`Basic Og==` is no credentials). Anything unreadable is no credentials too.
+pub fn login_password(req: &HttpRequest) -> Option<(String, Secret)> {
+    let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, rest) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let encoded = rest.trim();
+    let decoded = STANDARD
+        .decode(encoded)
+        .or_else(|_| STANDARD_NO_PAD.decode(encoded))
+        .ok()?;
+    let text = match String::from_utf8(decoded) {
+        Ok(text) => text,
+        // Latin-1: every byte is the code point of the same value.
+        Err(e) => e.into_bytes().iter().map(|b| char::from(*b)).collect(),
+    };
+    let (login, password) = text.split_once(':')?;
+    if login.is_empty() || password.is_empty() {
+        return None;
+    }
+    Some((login.to_owned(), Secret::new(password)))
+}
+
 /// The client credentials of a request: Basic, or `client_id`/`client_secret` in the body, never
 /// both (RFC 6749 §2.3).
 pub fn client_credentials(

@@ -2,6 +2,10 @@
 use actix_web::web;
 
 use super::oauth2::{introspect, metadata, revoke, token};
+use super::wazo;
+
+/// The prefixes of the Wazo dialect: behind Wazo's nginx, and wazo-auth's own.
+pub const WAZO_PREFIXES: [&str; 2] = ["/api/auth/0.1", "/0.1"];
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -11,5 +15,38 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/.well-known/oauth-authorization-server")
                 .route(web::get().to(metadata::metadata)),
+        );
+    for prefix in WAZO_PREFIXES {
+        cfg.service(web::scope(prefix).configure(wazo_routes));
+    }
+}
+
+/// The Wazo dialect (wazo-auth 0.1), relative to a prefix.
+fn wazo_routes(cfg: &mut web::ServiceConfig) {
+    use wazo::{management as m, token as t, validate as v};
+    cfg.service(web::resource("/token").route(web::post().to(t::create)))
+        .service(
+            web::resource("/token/{token}")
+                .route(web::get().to(v::get))
+                .route(web::head().to(v::get))
+                .route(web::delete().to(v::delete)),
+        )
+        .service(
+            web::resource("/token/{token}/scopes/check").route(web::post().to(v::check_scopes)),
+        )
+        .service(web::resource("/tokens").route(web::get().to(m::list_tokens)))
+        .service(web::resource("/users/{user}/tokens").route(web::get().to(m::list_user_tokens)))
+        .service(
+            web::resource("/users/{user}/tokens/{client_id}")
+                .route(web::delete().to(m::delete_user_token)),
+        )
+        .service(web::resource("/sessions").route(web::get().to(m::list_sessions)))
+        .service(web::resource("/sessions/{session}").route(web::delete().to(m::delete_session)))
+        .service(
+            web::resource("/users/{user}/sessions").route(web::get().to(m::list_user_sessions)),
+        )
+        .service(
+            web::resource("/users/{user}/sessions/{session}")
+                .route(web::delete().to(m::delete_user_session)),
         );
 }

@@ -44,7 +44,31 @@ pub enum Error {
     InvalidBearerToken,
     /// A valid bearer token lacks the ACL entry the operation needs.
     #[error("missing access {0}")]
-    InsufficientAccess(&'static str),
+    InsufficientAccess(String),
+    /// A user already holds the most live sessions allowed (wazo-auth 429).
+    #[error("session limit reached for user {0}")]
+    SessionLimitReached(String),
+    /// The token to validate is unknown, expired or revoked (wazo-auth 404 `No such token`).
+    #[error("no such token")]
+    NoSuchToken,
+    /// The token to validate lacks the ACL entry asked for (`?scope=`).
+    #[error("token lacks {0}")]
+    ScopeDenied(String),
+    /// The token's user may not act in this tenant (`?tenant=`).
+    #[error("token not valid for tenant {0}")]
+    TenantDenied(String),
+    /// The `Wazo-Tenant` header names a tenant outside the caller's.
+    #[error("unauthorized tenant {0}")]
+    UnauthorizedTenant(String),
+    /// No such user, or not visible from the caller's tenant.
+    #[error("no such user {0}")]
+    UnknownUser(String),
+    /// The user holds no refresh token for this client id.
+    #[error("no refresh token for client id {0}")]
+    UnknownClientRefreshToken(String),
+    /// A concurrent request wrote the same unique row first; retrying will succeed.
+    #[error("concurrent update")]
+    Conflict,
     /// The database is unreachable or the pool is exhausted: try again later.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
@@ -71,6 +95,7 @@ impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(m) | StoreError::Connect(m) => Error::Unavailable(m),
+            StoreError::Conflict => Error::Conflict,
             other => Error::Internal(other.to_string()),
         }
     }

@@ -1,11 +1,18 @@
 //! The *issuer*: mints sessions, access tokens and refresh tokens, and writes only their
 //! SHA-256 digests. Called inside the use case's write transaction.
+//!
+//! Token shapes follow the dialect (DESIGN.md §4): OAuth2 tokens are 256 random bits
+//! (base64url); Wazo access tokens are UUIDv4 strings; Wazo refresh tokens are UUIDv4 strings
+//! derived from the server secret, the user, the client id and the row's random id, so a second
+//! offline login can hand the same value back although only its digest is stored.
+use serde_json::Value;
 use uuid::Uuid;
 
+use crate::crypto::derive::ServerSecret;
 use crate::crypto::token::{digest, new_token};
-use crate::domain::{ScopeSet, Secret, User};
+use crate::domain::{Metadata, ScopeSet, Secret, User};
 use crate::oauth::Error;
-use crate::policy::Policy;
+use crate::policy::{Dialect, Policy};
 use crate::store::refresh_tokens::RefreshTokenRecord;
 use crate::store::sessions::SessionRecord;
 use crate::store::tokens::AccessTokenRecord;
@@ -13,12 +20,25 @@ use crate::store::{DbConnection, refresh_tokens, sessions, tokens};
 
 /// The dialect recorded on OAuth2 tokens.
 pub const OAUTH2: &str = "oauth2";
+/// The dialect recorded on Wazo tokens.
+pub const WAZO: &str = "wazo";
+
+/// Purpose string bound into derived Wazo refresh tokens.
+const WAZO_REFRESH_PURPOSE: &str = "tessera/wazo-refresh-token/v1";
 
 /// An access token just minted.
 #[derive(Debug)]
 pub struct MintedAccessToken {
     pub token: Secret,
     pub expires_at: i64,
+}
+
+/// What a new session records about where it comes from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origin<'a> {
+    pub mobile: bool,
+    pub user_agent: &'a str,
+    pub remote_addr: &'a str,
 }
 
 /// Opens a session for a new grant; returns its id.
@@ -28,18 +48,50 @@ pub fn new_session(
     client_id: &str,
     user: Option<&User>,
 ) -> Result<String, Error> {
+    open_session(conn, now, Some(client_id), user, Origin::default())
+}
+
+/// Opens a session with its origin (Wazo logins record mobile, user agent and address).
+pub fn open_session(
+    conn: &mut DbConnection,
+    now: i64,
+    client_id: Option<&str>,
+    user: Option<&User>,
+    origin: Origin<'_>,
+) -> Result<String, Error> {
     let session = SessionRecord {
         id: Uuid::new_v4().to_string(),
         user_id: user.map(|u| u.id.clone()),
-        client_id: Some(client_id.to_owned()),
+        client_id: client_id.map(str::to_owned),
         tenant_uuid: user.map(|u| u.tenant_uuid.clone()),
-        mobile: false,
-        user_agent: String::new(),
-        remote_addr: String::new(),
+        mobile: origin.mobile,
+        user_agent: origin.user_agent.to_owned(),
+        remote_addr: origin.remote_addr.to_owned(),
         created_at: now,
     };
     sessions::insert(conn, &session)?;
     Ok(session.id)
+}
+
+/// What wazo-auth's metadata plugins say about a user (`default_user`, `default_internal`,
+/// `default_external_api`): `pbx_user_uuid` only for purpose `user`.
+pub fn user_metadata(user: &User, xivo_uuid: Option<&str>) -> Metadata {
+    let text = |s: &str| Value::String(s.to_owned());
+    let mut m = Metadata::new();
+    m.insert("uuid".into(), text(&user.id));
+    m.insert("tenant_uuid".into(), text(&user.tenant_uuid));
+    m.insert("auth_id".into(), text(&user.id));
+    m.insert(
+        "pbx_user_uuid".into(),
+        if user.purpose == "user" {
+            text(&user.id)
+        } else {
+            Value::Null
+        },
+    );
+    m.insert("xivo_uuid".into(), xivo_uuid.map_or(Value::Null, text));
+    m.insert("purpose".into(), text(&user.purpose));
+    m
 }
 
 /// What an access token is issued to.
@@ -50,9 +102,10 @@ pub struct Grantee<'a> {
     pub session_id: &'a str,
     /// The refresh-token family the token descends from, if any.
     pub family_id: Option<&'a str>,
+    pub metadata: &'a Metadata,
 }
 
-/// Mints an access token.
+/// Mints an OAuth2 access token with the policy's lifetime.
 pub fn access_token(
     conn: &mut DbConnection,
     now: i64,
@@ -60,8 +113,29 @@ pub fn access_token(
     to: Grantee<'_>,
     scopes: &ScopeSet,
 ) -> Result<MintedAccessToken, Error> {
-    let token = new_token();
-    let expires_at = policy.access_token_expiry(now);
+    mint_access_token(
+        conn,
+        now,
+        Dialect::OAuth2,
+        policy.access_token_expiry(now),
+        to,
+        &scopes.to_vec(),
+    )
+}
+
+/// Mints an access token of `dialect` that expires at `expires_at`.
+pub fn mint_access_token(
+    conn: &mut DbConnection,
+    now: i64,
+    dialect: Dialect,
+    expires_at: i64,
+    to: Grantee<'_>,
+    scopes: &[String],
+) -> Result<MintedAccessToken, Error> {
+    let token = match dialect {
+        Dialect::OAuth2 => new_token(),
+        Dialect::Wazo => Secret::new(Uuid::new_v4().to_string()),
+    };
     tokens::insert(
         conn,
         &AccessTokenRecord {
@@ -70,17 +144,18 @@ pub fn access_token(
             user_id: to.user_id.map(str::to_owned),
             client_id: Some(to.client_id.to_owned()),
             family_id: to.family_id.map(str::to_owned),
-            dialect: OAUTH2.to_owned(),
+            dialect: dialect.as_str().to_owned(),
             scopes: scopes.to_vec(),
             issued_at: now,
             expires_at,
             revoked_at: None,
+            metadata: to.metadata.clone(),
         },
     )?;
     Ok(MintedAccessToken { token, expires_at })
 }
 
-/// Mints the first refresh token of a new family; returns it and its family id.
+/// Mints the first refresh token of a new OAuth2 family; returns it and its family id.
 pub fn start_refresh_family(
     conn: &mut DbConnection,
     now: i64,
@@ -107,23 +182,74 @@ pub fn start_refresh_family(
         last_used_at: None,
         consumed_at: None,
         revoked_at: None,
+        mobile: false,
+        metadata: Metadata::new(),
     };
     refresh_tokens::insert(conn, &record)?;
     Ok((token, record.family_id))
 }
 
+/// The value of a Wazo refresh token: derived, never stored.
+pub fn wazo_refresh_value(secret: &ServerSecret, record: &RefreshTokenRecord) -> Secret {
+    secret.derive_uuid(
+        WAZO_REFRESH_PURPOSE,
+        &[
+            record.user_id.as_deref().unwrap_or_default(),
+            &record.client_id,
+            &record.id,
+        ],
+    )
+}
+
+/// Mints the Wazo refresh token of a user for a client id (a new family). The caller has made
+/// sure no live one exists; a concurrent login that wins the race makes this a `Conflict`.
+pub fn start_wazo_refresh(
+    conn: &mut DbConnection,
+    now: i64,
+    policy: &Policy,
+    secret: &ServerSecret,
+    user: &User,
+    client_id: &str,
+    mobile: bool,
+) -> Result<RefreshTokenRecord, Error> {
+    let id = Uuid::new_v4().to_string();
+    let mut record = RefreshTokenRecord {
+        hash: String::new(),
+        family_id: id.clone(),
+        id,
+        parent_id: None,
+        generation: 0,
+        client_id: client_id.to_owned(),
+        user_id: Some(user.id.clone()),
+        session_id: None,
+        dialect: WAZO.to_owned(),
+        scopes: Vec::new(),
+        issued_at: now,
+        family_issued_at: now,
+        expires_at: policy.refresh_token_expiry(now),
+        last_used_at: None,
+        consumed_at: None,
+        revoked_at: None,
+        mobile,
+        metadata: Metadata::new(),
+    };
+    record.hash = digest(wazo_refresh_value(secret, &record).expose());
+    refresh_tokens::insert(conn, &record)?;
+    Ok(record)
+}
+
 /// Mints the successor of a refresh token consumed by rotation: same family and scopes, next
-/// generation, expiry as the policy says.
+/// generation, expiry as the policy says. A Wazo successor is derived like its parent.
 pub fn rotate_refresh_token(
     conn: &mut DbConnection,
     now: i64,
     policy: &Policy,
+    secret: &ServerSecret,
     parent: &RefreshTokenRecord,
 ) -> Result<Secret, Error> {
-    let token = new_token();
-    let record = RefreshTokenRecord {
+    let mut record = RefreshTokenRecord {
         id: Uuid::new_v4().to_string(),
-        hash: digest(token.expose()),
+        hash: String::new(),
         family_id: parent.family_id.clone(),
         parent_id: Some(parent.id.clone()),
         generation: parent.generation.saturating_add(1),
@@ -138,7 +264,15 @@ pub fn rotate_refresh_token(
         last_used_at: None,
         consumed_at: None,
         revoked_at: None,
+        mobile: parent.mobile,
+        metadata: parent.metadata.clone(),
     };
+    let token = if record.dialect == WAZO {
+        wazo_refresh_value(secret, &record)
+    } else {
+        new_token()
+    };
+    record.hash = digest(token.expose());
     refresh_tokens::insert(conn, &record)?;
     Ok(token)
 }

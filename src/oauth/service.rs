@@ -4,13 +4,14 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Timestamp};
+use crate::crypto::derive::ServerSecret;
 use crate::crypto::token::digest;
 use crate::domain::{Client, GrantType, ScopeSet, Secret};
 use crate::oauth::acl::{AclContext, is_allowed};
 use crate::oauth::grants::{self, IssuedTokens};
 use crate::oauth::{ClientCredentials, Error, client_auth};
-use crate::policy::Policy;
+use crate::policy::{Dialect, Policies, Policy};
 use crate::store::{DbConnection, Store, tokens, users};
 
 /// A token request, parsed at the edge (RFC 6749 §4.3.2, §4.4.2, §6).
@@ -62,20 +63,54 @@ pub enum Authorized {
     Admin,
 }
 
+/// What the Wazo dialect needs beyond the policy (wazo-auth's own settings).
+#[derive(Debug, Clone, Default)]
+pub struct WazoOptions {
+    /// `xivo_uuid` reported in tokens.
+    pub xivo_uuid: Option<String>,
+    /// ACL entries every Wazo token gets before the user's own.
+    pub default_user_acl: Vec<String>,
+    /// Live sessions a `user` or `external_api` user may hold.
+    pub max_user_concurrent_sessions: i64,
+}
+
 /// The use cases, with what they share.
 pub struct Service {
     store: Store,
     clock: Arc<dyn Clock>,
-    policy: ArcSwap<Policy>,
+    policy: ArcSwap<Policies>,
+    secret: ServerSecret,
+    wazo: WazoOptions,
 }
 
 impl Service {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, policy: Policy) -> Self {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        policy: Policies,
+        secret: ServerSecret,
+        wazo: WazoOptions,
+    ) -> Self {
         Self {
             store,
             clock,
             policy: ArcSwap::from_pointee(policy),
+            secret,
+            wazo,
         }
+    }
+
+    pub(crate) fn secret(&self) -> &ServerSecret {
+        &self.secret
+    }
+
+    pub fn wazo(&self) -> &WazoOptions {
+        &self.wazo
+    }
+
+    /// The current time with microseconds (Wazo answers carry them).
+    pub fn now_precise(&self) -> Timestamp {
+        self.clock.now()
     }
 
     pub fn store(&self) -> &Store {
@@ -87,14 +122,19 @@ impl Service {
         self.clock.now().secs()
     }
 
-    /// The policy in force for a request that starts now.
+    /// The OAuth2 policy in force for a request that starts now.
     pub fn policy(&self) -> Policy {
-        **self.policy.load()
+        self.policy.load().oauth2
     }
 
-    /// Replaces the policy for requests that start from now on.
-    pub fn set_policy(&self, policy: Policy) {
-        self.policy.store(Arc::new(policy));
+    /// The policy of `dialect` in force for a request that starts now.
+    pub fn policy_for(&self, dialect: Dialect) -> Policy {
+        self.policy.load().for_dialect(dialect)
+    }
+
+    /// Replaces the policies for requests that start from now on.
+    pub fn set_policies(&self, policies: Policies) {
+        self.policy.store(Arc::new(policies));
     }
 
     /// Token exchange (RFC 6749 §3.2): authenticate the client, check it may use the grant,
@@ -129,7 +169,7 @@ impl Service {
         &self,
         conn: &mut DbConnection,
         caller: &Caller,
-        required: &'static str,
+        required: &str,
         now: i64,
     ) -> Result<Authorized, Error> {
         match caller {
@@ -150,7 +190,7 @@ impl Service {
                 if is_allowed(&record.scopes, required, ctx) {
                     Ok(Authorized::Admin)
                 } else {
-                    Err(Error::InsufficientAccess(required))
+                    Err(Error::InsufficientAccess(required.to_owned()))
                 }
             }
         }

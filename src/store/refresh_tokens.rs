@@ -3,8 +3,12 @@
 //! row with a conditional update, so exactly one of several concurrent refreshes wins.
 use diesel::prelude::*;
 
-use super::schema::refresh_tokens;
-use super::{DbConnection, StoreError, list_from_json, list_to_json};
+use super::schema::{refresh_tokens, users};
+use super::{
+    DbConnection, Listing, Page, StoreError, list_from_json, list_to_json, object_from_json,
+    object_to_json,
+};
+use crate::domain::Metadata;
 
 /// A refresh token as stored; the token itself is never stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +29,10 @@ pub struct RefreshTokenRecord {
     pub last_used_at: Option<i64>,
     pub consumed_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// Issued to a mobile session (`Wazo-Session-Type: mobile`).
+    pub mobile: bool,
+    /// Persistent metadata merged under every access token minted from it.
+    pub metadata: Metadata,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -46,6 +54,8 @@ struct Row {
     last_used_at: Option<i64>,
     consumed_at: Option<i64>,
     revoked_at: Option<i64>,
+    mobile: bool,
+    metadata: String,
 }
 
 impl TryFrom<Row> for RefreshTokenRecord {
@@ -54,6 +64,8 @@ impl TryFrom<Row> for RefreshTokenRecord {
     fn try_from(r: Row) -> Result<Self, StoreError> {
         Ok(RefreshTokenRecord {
             scopes: list_from_json(&r.scopes)?,
+            metadata: object_from_json(&r.metadata)?,
+            mobile: r.mobile,
             id: r.id,
             hash: r.hash,
             family_id: r.family_id,
@@ -91,6 +103,8 @@ pub fn insert(conn: &mut DbConnection, t: &RefreshTokenRecord) -> Result<(), Sto
         last_used_at: t.last_used_at,
         consumed_at: t.consumed_at,
         revoked_at: t.revoked_at,
+        mobile: t.mobile,
+        metadata: object_to_json(&t.metadata),
     };
     diesel::insert_into(refresh_tokens::table)
         .values(&row)
@@ -154,4 +168,212 @@ pub fn revoke_family(
     )
     .set(refresh_tokens::revoked_at.eq(now))
     .execute(conn)?)
+}
+
+/// The live (neither consumed nor revoked) refresh token of `dialect` for a user and client.
+pub fn find_live_for(
+    conn: &mut DbConnection,
+    dialect: &str,
+    user_id: &str,
+    client_id: &str,
+) -> Result<Option<RefreshTokenRecord>, StoreError> {
+    refresh_tokens::table
+        .filter(refresh_tokens::user_id.eq(user_id))
+        .filter(refresh_tokens::client_id.eq(client_id))
+        .filter(refresh_tokens::dialect.eq(dialect))
+        .filter(refresh_tokens::consumed_at.is_null())
+        .filter(refresh_tokens::revoked_at.is_null())
+        .select(Row::as_select())
+        .first(conn)
+        .optional()?
+        .map(RefreshTokenRecord::try_from)
+        .transpose()
+}
+
+/// The live mobile refresh tokens of `dialect` held by a user, any client.
+pub fn live_mobile_of(
+    conn: &mut DbConnection,
+    dialect: &str,
+    user_id: &str,
+) -> Result<Vec<RefreshTokenRecord>, StoreError> {
+    refresh_tokens::table
+        .filter(refresh_tokens::user_id.eq(user_id))
+        .filter(refresh_tokens::dialect.eq(dialect))
+        .filter(refresh_tokens::mobile.eq(true))
+        .filter(refresh_tokens::consumed_at.is_null())
+        .filter(refresh_tokens::revoked_at.is_null())
+        .select(Row::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(RefreshTokenRecord::try_from)
+        .collect()
+}
+
+/// Deletes every refresh token of the given families; returns how many rows went.
+pub fn delete_families(
+    conn: &mut DbConnection,
+    family_ids: &[String],
+) -> Result<usize, StoreError> {
+    Ok(
+        diesel::delete(refresh_tokens::table.filter(refresh_tokens::family_id.eq_any(family_ids)))
+            .execute(conn)?,
+    )
+}
+
+/// Whose refresh tokens a listing covers.
+#[derive(Debug, Clone)]
+pub enum Owner {
+    User(String),
+    /// Users of any of these tenants.
+    Tenants(Vec<String>),
+}
+
+/// The strict filters and search of a refresh-token listing.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub client_id: Option<String>,
+    pub created_at: Option<i64>,
+    pub mobile: Option<bool>,
+    /// Words matched, in order, case-insensitively inside `client_id`.
+    pub search: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    CreatedAt,
+    ClientId,
+    Mobile,
+}
+
+type Backend = <DbConnection as diesel::Connection>::Backend;
+type Boxed = refresh_tokens::BoxedQuery<'static, Backend>;
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+/// Live refresh tokens of `dialect` belonging to `owner`, not expired at `now`.
+fn in_scope(dialect: &str, owner: &Owner, now: i64) -> Boxed {
+    let query = refresh_tokens::table
+        .into_boxed()
+        .filter(refresh_tokens::dialect.eq(dialect.to_owned()))
+        .filter(refresh_tokens::consumed_at.is_null())
+        .filter(refresh_tokens::revoked_at.is_null())
+        .filter(
+            refresh_tokens::expires_at
+                .is_null()
+                .or(refresh_tokens::expires_at.ge(now)),
+        );
+    match owner {
+        Owner::User(id) => query.filter(refresh_tokens::user_id.eq(id.clone())),
+        Owner::Tenants(tenants) => query.filter(
+            refresh_tokens::user_id.eq_any(
+                users::table
+                    .filter(users::tenant_uuid.eq_any(tenants.clone()))
+                    .select(users::id.nullable()),
+            ),
+        ),
+    }
+}
+
+fn filtered(query: Boxed, filter: &Filter) -> Boxed {
+    let mut query = query;
+    if let Some(client_id) = &filter.client_id {
+        query = query.filter(refresh_tokens::client_id.eq(client_id.clone()));
+    }
+    if let Some(created_at) = filter.created_at {
+        query = query.filter(refresh_tokens::family_issued_at.eq(created_at));
+    }
+    if let Some(mobile) = filter.mobile {
+        query = query.filter(refresh_tokens::mobile.eq(mobile));
+    }
+    if !filter.search.is_empty() {
+        let escaped: Vec<String> = filter
+            .search
+            .iter()
+            .map(|w| {
+                w.to_lowercase()
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            })
+            .collect();
+        let pattern = format!("%{}%", escaped.join("%"));
+        query = query.filter(lower(refresh_tokens::client_id).like(pattern).escape('\\'));
+    }
+    query
+}
+
+/// One page of refresh tokens with the total in scope and the count after filtering. Each
+/// item comes with its user's tenant.
+pub fn list(
+    conn: &mut DbConnection,
+    dialect: &str,
+    owner: &Owner,
+    filter: &Filter,
+    order: Order,
+    page: Page,
+    now: i64,
+) -> Result<Listing<(RefreshTokenRecord, Option<String>)>, StoreError> {
+    let total = in_scope(dialect, owner, now).count().get_result(conn)?;
+    let filtered_count = filtered(in_scope(dialect, owner, now), filter)
+        .count()
+        .get_result(conn)?;
+    let mut query = filtered(in_scope(dialect, owner, now), filter);
+    query = match (order, page.descending) {
+        (Order::CreatedAt, false) => query.order((
+            refresh_tokens::family_issued_at.asc(),
+            refresh_tokens::id.asc(),
+        )),
+        (Order::CreatedAt, true) => query.order((
+            refresh_tokens::family_issued_at.desc(),
+            refresh_tokens::id.desc(),
+        )),
+        (Order::ClientId, false) => {
+            query.order((refresh_tokens::client_id.asc(), refresh_tokens::id.asc()))
+        }
+        (Order::ClientId, true) => {
+            query.order((refresh_tokens::client_id.desc(), refresh_tokens::id.desc()))
+        }
+        (Order::Mobile, false) => {
+            query.order((refresh_tokens::mobile.asc(), refresh_tokens::id.asc()))
+        }
+        (Order::Mobile, true) => {
+            query.order((refresh_tokens::mobile.desc(), refresh_tokens::id.desc()))
+        }
+    };
+    if let Some(limit) = page.limit {
+        query = query.limit(limit);
+    }
+    if page.offset > 0 {
+        // SQLite needs a LIMIT for an OFFSET; -1 means none.
+        if page.limit.is_none() {
+            query = query.limit(i64::MAX);
+        }
+        query = query.offset(page.offset);
+    }
+    let rows: Vec<RefreshTokenRecord> = query
+        .select(Row::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(RefreshTokenRecord::try_from)
+        .collect::<Result<_, _>>()?;
+    let user_ids: Vec<String> = rows.iter().filter_map(|r| r.user_id.clone()).collect();
+    let tenants: Vec<(String, String)> = users::table
+        .filter(users::id.eq_any(&user_ids))
+        .select((users::id, users::tenant_uuid))
+        .load(conn)?;
+    let items = rows
+        .into_iter()
+        .map(|r| {
+            let tenant = tenants
+                .iter()
+                .find(|(id, _)| Some(id) == r.user_id.as_ref())
+                .map(|(_, t)| t.clone());
+            (r, tenant)
+        })
+        .collect();
+    Ok(Listing {
+        total,
+        filtered: filtered_count,
+        items,
+    })
 }

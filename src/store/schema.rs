@@ -58,6 +58,8 @@ diesel::table! {
         last_used_at -> Nullable<BigInt>,
         consumed_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
+        mobile -> Bool,
+        metadata -> Text,
     }
 }
 
@@ -73,15 +75,27 @@ diesel::table! {
         issued_at -> BigInt,
         expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        metadata -> Text,
+    }
+}
+
+diesel::table! {
+    tenants (uuid) {
+        uuid -> Text,
+        parent_uuid -> Nullable<Text>,
+        name -> Text,
+        created_at -> BigInt,
     }
 }
 
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(access_tokens -> sessions (session_id));
+diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     clients,
     sessions,
     refresh_tokens,
-    access_tokens
+    access_tokens,
+    tenants
 );

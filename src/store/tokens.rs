@@ -1,8 +1,12 @@
 //! The `access_tokens` table, keyed by the SHA-256 digest of the token (or of a JWT's `jti`).
 use diesel::prelude::*;
 
-use super::schema::access_tokens;
-use super::{DbConnection, StoreError, list_from_json, list_to_json};
+use super::schema::{access_tokens, sessions};
+use super::sessions::SessionRecord;
+use super::{
+    DbConnection, StoreError, list_from_json, list_to_json, object_from_json, object_to_json,
+};
+use crate::domain::Metadata;
 
 /// An access token as stored; the token itself is never stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +21,8 @@ pub struct AccessTokenRecord {
     pub issued_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// What the token says about its holder (wazo-auth `metadata`), fixed at issue.
+    pub metadata: Metadata,
 }
 
 impl AccessTokenRecord {
@@ -39,6 +45,27 @@ struct Row {
     issued_at: i64,
     expires_at: i64,
     revoked_at: Option<i64>,
+    metadata: String,
+}
+
+impl TryFrom<Row> for AccessTokenRecord {
+    type Error = StoreError;
+
+    fn try_from(r: Row) -> Result<Self, StoreError> {
+        Ok(AccessTokenRecord {
+            scopes: list_from_json(&r.scopes)?,
+            metadata: object_from_json(&r.metadata)?,
+            hash: r.hash,
+            session_id: r.session_id,
+            user_id: r.user_id,
+            client_id: r.client_id,
+            family_id: r.family_id,
+            dialect: r.dialect,
+            issued_at: r.issued_at,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+        })
+    }
 }
 
 pub fn insert(conn: &mut DbConnection, t: &AccessTokenRecord) -> Result<(), StoreError> {
@@ -53,6 +80,7 @@ pub fn insert(conn: &mut DbConnection, t: &AccessTokenRecord) -> Result<(), Stor
         issued_at: t.issued_at,
         expires_at: t.expires_at,
         revoked_at: t.revoked_at,
+        metadata: object_to_json(&t.metadata),
     };
     diesel::insert_into(access_tokens::table)
         .values(&row)
@@ -62,26 +90,30 @@ pub fn insert(conn: &mut DbConnection, t: &AccessTokenRecord) -> Result<(), Stor
 
 /// One indexed lookup by digest.
 pub fn find(conn: &mut DbConnection, hash: &str) -> Result<Option<AccessTokenRecord>, StoreError> {
-    let Some(r) = access_tokens::table
+    access_tokens::table
         .find(hash)
         .select(Row::as_select())
+        .first(conn)
+        .optional()?
+        .map(AccessTokenRecord::try_from)
+        .transpose()
+}
+
+/// One indexed lookup by digest, joined with the token's session (its primary key).
+pub fn find_with_session(
+    conn: &mut DbConnection,
+    hash: &str,
+) -> Result<Option<(AccessTokenRecord, SessionRecord)>, StoreError> {
+    let Some((token, session)) = access_tokens::table
+        .inner_join(sessions::table)
+        .filter(access_tokens::hash.eq(hash))
+        .select((Row::as_select(), SessionRecord::as_select()))
         .first(conn)
         .optional()?
     else {
         return Ok(None);
     };
-    Ok(Some(AccessTokenRecord {
-        scopes: list_from_json(&r.scopes)?,
-        hash: r.hash,
-        session_id: r.session_id,
-        user_id: r.user_id,
-        client_id: r.client_id,
-        family_id: r.family_id,
-        dialect: r.dialect,
-        issued_at: r.issued_at,
-        expires_at: r.expires_at,
-        revoked_at: r.revoked_at,
-    }))
+    Ok(Some((AccessTokenRecord::try_from(token)?, session)))
 }
 
 /// Revokes one access token; returns how many rows changed.

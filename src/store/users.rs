@@ -87,6 +87,27 @@ pub fn find_by_login(conn: &mut DbConnection, login: &str) -> Result<Option<User
         .transpose()
 }
 
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>);
+
+/// Finds an enabled or disabled user by login: the username case-insensitively, else a
+/// confirmed email address case-insensitively (wazo-auth's rule).
+pub fn find_by_login_or_email(
+    conn: &mut DbConnection,
+    login: &str,
+) -> Result<Option<User>, StoreError> {
+    if let Some(user) = find_by_login(conn, login)? {
+        return Ok(Some(user));
+    }
+    users::table
+        .filter(users::email_confirmed.eq(true))
+        .filter(lower(users::email).eq(login_key(login)))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(User::try_from)
+        .transpose()
+}
+
 pub fn list(conn: &mut DbConnection) -> Result<Vec<User>, StoreError> {
     users::table
         .order(users::username_key)

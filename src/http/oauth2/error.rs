@@ -38,7 +38,7 @@ struct Body<'a> {
 enum Challenge {
     None,
     Basic,
-    Bearer(&'static str, Option<&'static str>),
+    Bearer(&'static str, Option<String>),
 }
 
 struct Rendered {
@@ -162,7 +162,51 @@ fn render(e: &OAuth2Error) -> Rendered {
             S::FORBIDDEN,
             "insufficient_scope",
             "The access token does not grant this operation.",
-            Challenge::Bearer("insufficient_scope", Some(required)),
+            Challenge::Bearer("insufficient_scope", Some(required.clone())),
+        ),
+        // The Wazo use cases below are not reachable from OAuth2 endpoints; they still get
+        // the nearest RFC 6749 / RFC 6750 answer.
+        Error::SessionLimitReached(_) => r(
+            S::TOO_MANY_REQUESTS,
+            "invalid_request",
+            "The user has too many active sessions.",
+            Challenge::None,
+        ),
+        Error::NoSuchToken => r(
+            S::UNAUTHORIZED,
+            "invalid_token",
+            "The access token is invalid, expired or revoked.",
+            Challenge::Bearer("invalid_token", None),
+        ),
+        Error::ScopeDenied(required) => r(
+            S::FORBIDDEN,
+            "insufficient_scope",
+            "The access token does not grant this operation.",
+            Challenge::Bearer("insufficient_scope", Some(required.clone())),
+        ),
+        Error::TenantDenied(_) | Error::UnauthorizedTenant(_) => r(
+            S::FORBIDDEN,
+            "insufficient_scope",
+            "The access token is not valid for this tenant.",
+            Challenge::Bearer("insufficient_scope", None),
+        ),
+        Error::UnknownUser(_) => r(
+            S::BAD_REQUEST,
+            "invalid_request",
+            "Unknown user.",
+            Challenge::None,
+        ),
+        Error::UnknownClientRefreshToken(_) => r(
+            S::BAD_REQUEST,
+            "invalid_grant",
+            "Invalid refresh token.",
+            Challenge::None,
+        ),
+        Error::Conflict => r(
+            S::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "The service is temporarily unavailable, retry later.",
+            Challenge::None,
         ),
         Error::Unavailable(_) => r(
             S::SERVICE_UNAVAILABLE,

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::domain::{ScopeSet, Secret};
 use crate::http::params::{Params, reject_sensitive_query};
-use crate::http::{AppState, body, credentials};
+use crate::http::{AppState, body, credentials, wazo};
 use crate::oauth::Error;
 use crate::oauth::service::{GrantRequest, TokenRequest};
 
@@ -18,6 +18,13 @@ pub async fn token(
 ) -> Result<HttpResponse, OAuth2Error> {
     reject_sensitive_query(req.query_string())?;
     let body = body::read(&req, payload, state.max_body_bytes).await?;
+    // DESIGN.md §3: a JSON body without grant_type is a Wazo login.
+    if body::is_json(&req) && is_wazo_login(&body) {
+        let at = state.service.now_precise();
+        return Ok(wazo::token::respond(&req, &body, &state)
+            .await
+            .unwrap_or_else(|e| e.render(at)));
+    }
     let params = body::params(&req, &body)?;
     let grant = grant_request(&params)?;
     let client = credentials::client_credentials(credentials::authorization(&req)?, &params)?;
@@ -31,6 +38,14 @@ pub async fn token(
         refresh_token: issued.refresh_token.as_ref().map(Secret::expose),
         scope: (!issued.scope.is_empty()).then(|| issued.scope.to_string()),
     }))
+}
+
+/// A JSON object without `grant_type`.
+fn is_wazo_login(body: &[u8]) -> bool {
+    matches!(
+        serde_json::from_slice::<serde_json::Value>(body),
+        Ok(serde_json::Value::Object(map)) if !map.contains_key("grant_type")
+    )
 }
 
 /// RFC 6749 §5.1.

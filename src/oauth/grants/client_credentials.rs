@@ -1,5 +1,6 @@
 //! The client credentials grant (RFC 6749 §4.4): a token for the client itself, never a
 //! refresh token (§4.4.3). Public clients cannot use it.
+use crate::domain::Metadata;
 use crate::domain::{Client, ScopeSet};
 use crate::oauth::grants::IssuedTokens;
 use crate::oauth::issuance::{self, Grantee};
@@ -27,6 +28,7 @@ pub fn exchange(
             user_id: None,
             session_id: &session_id,
             family_id: None,
+            metadata: &Metadata::new(),
         };
         let access = issuance::access_token(conn, now, &policy, to, &scopes)?;
         Ok(IssuedTokens {

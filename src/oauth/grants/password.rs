@@ -33,11 +33,13 @@ pub fn exchange(
     let mut conn = service.store().conn()?;
     connection::write(&mut conn, |conn| {
         let session_id = issuance::new_session(conn, now, &client.id, Some(&user))?;
+        let metadata = issuance::user_metadata(&user, service.wazo().xivo_uuid.as_deref());
         let mut to = Grantee {
             client_id: &client.id,
             user_id: Some(&user.id),
             session_id: &session_id,
             family_id: None,
+            metadata: &metadata,
         };
         // WSO2: a refresh token only when the client may use the refresh_token grant.
         let refresh = if client.allows(GrantType::RefreshToken) {

@@ -3,7 +3,7 @@
 //! (rotation on) or record its use (rotation off), and mint an access token. The consuming
 //! update is conditional, so of several concurrent refreshes exactly one wins.
 use crate::crypto::token::digest;
-use crate::domain::{Client, ScopeSet, Secret};
+use crate::domain::{Client, Metadata, ScopeSet, Secret};
 use crate::oauth::grants::IssuedTokens;
 use crate::oauth::issuance::{self, Grantee, OAUTH2};
 use crate::oauth::{Error, RefreshTokenProblem as Problem, Service, scope};
@@ -37,12 +37,15 @@ pub fn exchange(
         if !Policy::is_live(current.expires_at, now) {
             return Err(invalid(Problem::Expired));
         }
-        if let Some(user_id) = &current.user_id {
-            match users::find_by_id(conn, user_id)? {
-                Some(user) if user.enabled => {}
+        let metadata = match &current.user_id {
+            Some(user_id) => match users::find_by_id(conn, user_id)? {
+                Some(user) if user.enabled => {
+                    issuance::user_metadata(&user, service.wazo().xivo_uuid.as_deref())
+                }
                 _ => return Err(invalid(Problem::UserDisabled)),
-            }
-        }
+            },
+            None => Metadata::new(),
+        };
         let original = ScopeSet::from_list(current.scopes.iter().cloned());
         let scopes = scope::narrow(requested, &original)?;
 
@@ -50,7 +53,7 @@ pub fn exchange(
             if !refresh_tokens::consume(conn, &current.id, now)? {
                 return Err(invalid(Problem::Consumed));
             }
-            issuance::rotate_refresh_token(conn, now, &policy, &current)?
+            issuance::rotate_refresh_token(conn, now, &policy, service.secret(), &current)?
         } else {
             if !refresh_tokens::touch(conn, &current.id, now)? {
                 return Err(invalid(Problem::Consumed));
@@ -66,6 +69,7 @@ pub fn exchange(
             user_id: current.user_id.as_deref(),
             session_id: &session_id,
             family_id: Some(&current.family_id),
+            metadata: &metadata,
         };
         let access = issuance::access_token(conn, now, &policy, to, &scopes)?;
         Ok(IssuedTokens {

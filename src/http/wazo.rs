@@ -1,0 +1,58 @@
+//! The Wazo dialect (wazo-auth 0.1, `wazo-contract.md`): the JSON token API, token validation,
+//! refresh-token and session management, under both `/api/auth/0.1` and `/0.1`.
+pub mod error;
+pub mod management;
+pub mod token;
+pub mod validate;
+pub mod wire;
+
+use actix_web::HttpRequest;
+
+use crate::domain::Secret;
+use crate::http::params::decode_component;
+
+/// Longest token accepted in a path or header; longer ones are simply unknown.
+const MAX_TOKEN_LEN: usize = 1024;
+
+/// The query parameters, decoded; the first occurrence of a name wins (Flask's `args.get`).
+/// Undecodable parameters are dropped.
+pub fn query(req: &HttpRequest) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for pair in req.query_string().split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let (Ok(name), Ok(value)) = (
+            decode_component(name.as_bytes()),
+            decode_component(value.as_bytes()),
+        ) else {
+            continue;
+        };
+        if !out.iter().any(|(n, _)| *n == name) {
+            out.push((name, value));
+        }
+    }
+    out
+}
+
+pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A token as named in a path or header: a UUID in its canonical lower-case form (werkzeug's
+/// converter accepts upper case), anything else as given.
+pub fn canonical_token(raw: &str) -> Option<Secret> {
+    if raw.is_empty() || raw.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    match uuid::Uuid::try_parse(raw) {
+        Ok(u) if raw.len() == 36 => Some(Secret::new(u.hyphenated().to_string())),
+        _ => Some(Secret::new(raw)),
+    }
+}
+
+/// A path value as an ACL segment: every `.` becomes `_` (xivo `_required_acl`).
+pub fn acl_segment(value: &str) -> String {
+    value.replace('.', "_")
+}

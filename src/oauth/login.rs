@@ -1,0 +1,289 @@
+//! The Wazo login (wazo-auth `POST /token`, wazo-contract §1.3 and §2): a user logs in with a
+//! password, optionally `offline` for a client id, or with a refresh token and its client id.
+//!
+//! - One refresh token per (user, client id): a second non-mobile offline login hands back the
+//!   same value, derived from the server secret (`issuance::wazo_refresh_value`).
+//! - A mobile offline login purges the user's other mobile refresh tokens, and the one for the
+//!   same client id, with every session issued from them; the count is reported.
+//! - A refresh mints an access token in a new session; it returns a refresh token only when the
+//!   Wazo policy rotates them.
+//! - Users of purpose `user` or `external_api` hold at most `max_user_concurrent_sessions`
+//!   live sessions.
+use crate::clock::Timestamp;
+use crate::crypto::password::verify_password;
+use crate::crypto::token::digest;
+use crate::domain::{Metadata, Secret, User};
+use crate::oauth::issuance::{self, Grantee, Origin, WAZO};
+use crate::oauth::{Error, RefreshTokenProblem as Problem, Service};
+use crate::policy::{Dialect, Policy};
+use crate::store::refresh_tokens::RefreshTokenRecord;
+use crate::store::{DbConnection, connection, refresh_tokens, sessions, users};
+
+/// How the user proves who they are.
+#[derive(Debug)]
+pub enum LoginCredentials {
+    Password { login: String, password: Secret },
+    RefreshToken { token: Secret, client_id: String },
+    None,
+}
+
+/// A parsed Wazo login.
+#[derive(Debug)]
+pub struct LoginRequest {
+    pub credentials: LoginCredentials,
+    /// Lifetime in seconds; `None` = the Wazo policy's `access_token_ttl`.
+    pub expiration: Option<i64>,
+    /// `access_type: offline` with this client id: return a refresh token.
+    pub offline_client_id: Option<String>,
+    pub mobile: bool,
+    pub user_agent: String,
+    pub remote_addr: String,
+}
+
+/// Everything a Wazo token answer shows (wazo-auth `Token.to_dict`).
+#[derive(Debug, Clone)]
+pub struct TokenView {
+    pub token: Secret,
+    pub auth_id: String,
+    pub xivo_uuid: Option<String>,
+    pub issued_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub acl: Vec<String>,
+    pub metadata: Metadata,
+    pub session_uuid: String,
+    pub remote_addr: String,
+    pub user_agent: String,
+}
+
+impl TokenView {
+    /// `metadata.pbx_user_uuid`, shown at the top level as `xivo_user_uuid`.
+    pub fn pbx_user_uuid(&self) -> Option<&str> {
+        self.metadata.get("pbx_user_uuid").and_then(|v| v.as_str())
+    }
+}
+
+/// A successful login.
+#[derive(Debug)]
+pub struct Login {
+    pub token: TokenView,
+    /// Only for offline logins (and refreshes when the Wazo policy rotates).
+    pub refresh_token: Option<Secret>,
+    /// Sessions revoked by a mobile offline login (`Wazo-Sessions-Revoked`).
+    pub sessions_revoked: usize,
+}
+
+/// Who logs in, once the credentials are checked.
+enum Resolved {
+    Password(User),
+    Refresh(User, Box<RefreshTokenRecord>),
+}
+
+impl Service {
+    pub fn login(&self, request: LoginRequest) -> Result<Login, Error> {
+        let resolved = match &request.credentials {
+            LoginCredentials::Password { login, password } => {
+                let user = {
+                    let mut conn = self.store().conn()?;
+                    users::find_by_login_or_email(&mut conn, login)?
+                };
+                // Always one argon2 verification, whoever the user is.
+                let verified = verify_password(
+                    user.as_ref().and_then(|u| u.password_hash.as_deref()),
+                    password.expose(),
+                );
+                match user {
+                    Some(user) if verified && user.enabled => Resolved::Password(user),
+                    _ => return Err(Error::InvalidUserCredentials),
+                }
+            }
+            LoginCredentials::RefreshToken { token, client_id } => {
+                let mut conn = self.store().conn()?;
+                self.resolve_refresh(&mut conn, token, client_id)?
+            }
+            LoginCredentials::None => return Err(Error::InvalidUserCredentials),
+        };
+        // A concurrent offline login may insert the same (user, client id) first; the loser
+        // retries once and then finds that token.
+        match self.issue(&request, &resolved) {
+            Err(Error::Conflict) => self.issue(&request, &resolved),
+            other => other,
+        }
+    }
+
+    fn resolve_refresh(
+        &self,
+        conn: &mut DbConnection,
+        token: &Secret,
+        client_id: &str,
+    ) -> Result<Resolved, Error> {
+        let now = self.now();
+        let record = refresh_tokens::find_by_hash(conn, &digest(token.expose()))?
+            .filter(|t| t.dialect == WAZO && t.client_id == client_id)
+            .ok_or(Error::InvalidRefreshToken(Problem::Unknown))?;
+        if record.revoked_at.is_some() || record.consumed_at.is_some() {
+            return Err(Error::InvalidRefreshToken(Problem::Revoked));
+        }
+        if !Policy::is_live(record.expires_at, now) {
+            return Err(Error::InvalidRefreshToken(Problem::Expired));
+        }
+        let user = match &record.user_id {
+            Some(id) => users::find_by_id(conn, id)?,
+            None => None,
+        };
+        match user {
+            Some(user) if user.enabled => Ok(Resolved::Refresh(user, Box::new(record))),
+            _ => Err(Error::InvalidRefreshToken(Problem::UserDisabled)),
+        }
+    }
+
+    /// The write transaction of a login: session limit, refresh token, session, access token.
+    fn issue(&self, request: &LoginRequest, resolved: &Resolved) -> Result<Login, Error> {
+        let now = self.now_precise();
+        let now_s = now.secs();
+        let policy = self.policy_for(Dialect::Wazo);
+        let expiration = request.expiration.unwrap_or(policy.access_token_ttl);
+        let expires_at = now_s.saturating_add(expiration);
+        let options = self.wazo();
+        let user = match resolved {
+            Resolved::Password(user) | Resolved::Refresh(user, _) => user,
+        };
+        let mut conn = self.store().conn()?;
+        connection::write(&mut conn, |conn| {
+            if matches!(user.purpose.as_str(), "user" | "external_api")
+                && sessions::count_live(conn, &user.id, now_s)?
+                    >= options.max_user_concurrent_sessions
+            {
+                return Err(Error::SessionLimitReached(user.id.clone()));
+            }
+            let mut sessions_revoked = 0;
+            let (family, refresh_token, persistent) = match resolved {
+                Resolved::Refresh(_, record) => {
+                    let next = if policy.rotate_refresh_tokens {
+                        if !refresh_tokens::consume(conn, &record.id, now_s)? {
+                            return Err(Error::InvalidRefreshToken(Problem::Consumed));
+                        }
+                        Some(issuance::rotate_refresh_token(
+                            conn,
+                            now_s,
+                            &policy,
+                            self.secret(),
+                            record,
+                        )?)
+                    } else {
+                        if !refresh_tokens::touch(conn, &record.id, now_s)? {
+                            return Err(Error::InvalidRefreshToken(Problem::Revoked));
+                        }
+                        None
+                    };
+                    (
+                        Some(record.family_id.clone()),
+                        next,
+                        record.metadata.clone(),
+                    )
+                }
+                Resolved::Password(user) => match &request.offline_client_id {
+                    Some(client_id) => {
+                        let (record, revoked) =
+                            self.offline(conn, now_s, &policy, user, client_id, request.mobile)?;
+                        sessions_revoked = revoked;
+                        let value = issuance::wazo_refresh_value(self.secret(), &record);
+                        (Some(record.family_id), Some(value), record.metadata)
+                    }
+                    None => (None, None, Metadata::new()),
+                },
+            };
+            let origin = Origin {
+                mobile: request.mobile,
+                user_agent: &request.user_agent,
+                remote_addr: &request.remote_addr,
+            };
+            let client_id = request.offline_client_id.as_deref().or(match resolved {
+                Resolved::Refresh(_, record) => Some(record.client_id.as_str()),
+                Resolved::Password(_) => None,
+            });
+            let session_id = issuance::open_session(conn, now_s, client_id, Some(user), origin)?;
+            // Persistent metadata first, fresh values over it.
+            let mut metadata = persistent;
+            metadata.extend(issuance::user_metadata(user, options.xivo_uuid.as_deref()));
+            let acl: Vec<String> = options
+                .default_user_acl
+                .iter()
+                .chain(user.acl.iter())
+                .cloned()
+                .collect();
+            let to = Grantee {
+                client_id: client_id.unwrap_or_default(),
+                user_id: Some(&user.id),
+                session_id: &session_id,
+                family_id: family.as_deref(),
+                metadata: &metadata,
+            };
+            let access =
+                issuance::mint_access_token(conn, now_s, Dialect::Wazo, expires_at, to, &acl)?;
+            Ok(Login {
+                token: TokenView {
+                    token: access.token,
+                    auth_id: user.id.clone(),
+                    xivo_uuid: options.xivo_uuid.clone(),
+                    issued_at: now,
+                    expires_at: now.plus_secs(expiration),
+                    acl,
+                    metadata,
+                    session_uuid: session_id,
+                    remote_addr: request.remote_addr.clone(),
+                    user_agent: request.user_agent.clone(),
+                },
+                refresh_token,
+                sessions_revoked,
+            })
+        })
+    }
+
+    /// The refresh token of an offline login, and how many sessions a mobile login purged.
+    fn offline(
+        &self,
+        conn: &mut DbConnection,
+        now: i64,
+        policy: &Policy,
+        user: &User,
+        client_id: &str,
+        mobile: bool,
+    ) -> Result<(RefreshTokenRecord, usize), Error> {
+        let existing = refresh_tokens::find_live_for(conn, WAZO, &user.id, client_id)?;
+        let mut purge: Vec<String> = Vec::new();
+        match existing {
+            Some(record) if mobile => purge.push(record.family_id),
+            Some(record) if Policy::is_live(record.expires_at, now) => return Ok((record, 0)),
+            // Expired: make room for a new one; its sessions end on their own.
+            Some(record) => {
+                refresh_tokens::delete_families(conn, &[record.family_id])?;
+            }
+            None => {}
+        }
+        if mobile {
+            // One mobile device per user: every other mobile refresh token goes too.
+            purge.extend(
+                refresh_tokens::live_mobile_of(conn, WAZO, &user.id)?
+                    .into_iter()
+                    .map(|r| r.family_id),
+            );
+        }
+        purge.sort();
+        purge.dedup();
+        let mut revoked = 0;
+        if !purge.is_empty() {
+            revoked = sessions::delete_of_families(conn, &purge)?;
+            refresh_tokens::delete_families(conn, &purge)?;
+        }
+        let record = issuance::start_wazo_refresh(
+            conn,
+            now,
+            policy,
+            self.secret(),
+            user,
+            client_id,
+            mobile,
+        )?;
+        Ok((record, revoked))
+    }
+}
