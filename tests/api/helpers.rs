@@ -14,7 +14,7 @@ use tessera::config::Settings;
 use tessera::crypto::{password, token};
 use tessera::domain::{Client, GrantType, User};
 use tessera::oauth::Service;
-use tessera::store::{clients, users};
+use tessera::store::{clients, tenants, users};
 
 /// Which database a test runs on.
 #[derive(Debug, Clone)]
@@ -240,25 +240,111 @@ impl TestApp {
     }
 
     pub fn add_user(&self, username: &str, pw: &str, acl: &[&str]) -> String {
+        self.add_user_with(username, pw, acl, |_| {})
+    }
+
+    /// Adds a user after `edit` adjusts it (tenant, purpose, email…); returns its uuid.
+    pub fn add_user_with(
+        &self,
+        username: &str,
+        pw: &str,
+        acl: &[&str],
+        edit: impl FnOnce(&mut User),
+    ) -> String {
         let mut conn = self.service.store().conn().expect("conn");
-        let id = uuid::Uuid::new_v4().to_string();
-        users::insert(
+        let mut user = User {
+            id: uuid::Uuid::new_v4().to_string(),
+            username: username.to_owned(),
+            email: None,
+            email_confirmed: false,
+            password_hash: Some(password::hash_password(pw).expect("hash")),
+            enabled: true,
+            acl: acl.iter().map(|s| (*s).to_owned()).collect(),
+            tenant_uuid: uuid::Uuid::new_v4().to_string(),
+            purpose: "user".into(),
+            created_at: self.service.now(),
+        };
+        edit(&mut user);
+        users::insert(&mut conn, &user).expect("insert user");
+        user.id
+    }
+
+    /// Registers a tenant under `parent`.
+    pub fn add_tenant(&self, uuid: &str, parent: Option<&str>) {
+        let mut conn = self.service.store().conn().expect("conn");
+        tenants::insert(
             &mut conn,
-            &User {
-                id: id.clone(),
-                username: username.to_owned(),
-                email: None,
-                email_confirmed: false,
-                password_hash: Some(password::hash_password(pw).expect("hash")),
-                enabled: true,
-                acl: acl.iter().map(|s| (*s).to_owned()).collect(),
-                tenant_uuid: uuid::Uuid::new_v4().to_string(),
-                purpose: "user".into(),
+            &tenants::TenantRecord {
+                uuid: uuid.to_owned(),
+                parent_uuid: parent.map(str::to_owned),
+                name: uuid.to_owned(),
                 created_at: self.service.now(),
             },
         )
-        .expect("insert user");
-        id
+        .expect("insert tenant");
+    }
+
+    /// `POST {prefix}/token` as wazo-auth clients send it: JSON body, optional Basic
+    /// `login:password`, extra headers.
+    pub async fn wazo_post_token(
+        &self,
+        path: &str,
+        basic: Option<(&str, &str)>,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut req = self
+            .http
+            .post(self.url(path))
+            .header("Content-Type", "application/json")
+            .body(body.to_string());
+        if let Some((login, pw)) = basic {
+            req = req.basic_auth(login, Some(pw));
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    /// A successful Wazo login on `/0.1/token`; returns `data`.
+    pub async fn wazo_login(&self, login: &str, pw: &str, body: Value) -> Value {
+        let resp = self
+            .wazo_post_token("/0.1/token", Some((login, pw)), &body, &[])
+            .await;
+        assert_eq!(resp.status(), StatusCode::OK, "wazo login failed");
+        let json: Value = resp.json().await.expect("json");
+        json["data"].clone()
+    }
+
+    /// A request with `X-Auth-Token`.
+    pub async fn wazo_get(&self, path: &str, token: &str) -> Response {
+        self.http
+            .get(self.url(path))
+            .header("X-Auth-Token", token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn wazo_delete(&self, path: &str, token: &str) -> Response {
+        self.http
+            .delete(self.url(path))
+            .header("X-Auth-Token", token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `HEAD /0.1/token/{token}` status.
+    pub async fn wazo_check(&self, token: &str) -> u16 {
+        self.http
+            .head(self.url(&format!("/0.1/token/{token}")))
+            .send()
+            .await
+            .expect("request sent")
+            .status()
+            .as_u16()
     }
 
     /// POSTs a form to `path` with Basic client authentication.

@@ -17,4 +17,5 @@ mod migrations;
 mod persistence;
 mod refresh_expiry;
 mod storage_at_rest;
+mod wazo_flow;
 mod wso2_flow;
