@@ -1,5 +1,7 @@
-//! The command line: `serve` (the default), `migrate`, `config check`, `user …`, `client …`.
-//! Secrets are printed once, on creation, and never logged.
+//! The command line: `serve` (the default), `migrate`, `config check`, `user …`, `client …`,
+//! `tenant …`. Secrets are printed once, on creation, and never logged.
+mod tenant;
+
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +15,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::crypto::{password, token};
 use crate::domain::{Client, GrantType, User};
-use crate::store::{StoreError, clients, connection, migrations, users};
+use crate::store::{StoreError, clients, connection, migrations, sessions, users};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,6 +46,9 @@ pub enum Command {
     /// Manage OAuth2 clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Manage tenants (for Wazo `?tenant=` and `Wazo-Tenant`).
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,12 +77,34 @@ pub enum UserCommand {
         acl: Vec<String>,
         #[arg(long)]
         email: Option<String>,
+        /// The email is confirmed: it then works as a login, case-insensitively.
+        #[arg(long)]
+        email_confirmed: bool,
         /// Tenant UUID (default: a new one).
         #[arg(long)]
         tenant: Option<String>,
         /// user, internal or external_api.
         #[arg(long, default_value = "user", value_parser = ["user", "internal", "external_api"])]
         purpose: String,
+        /// The user's UUID (default: a new one), e.g. to keep a wazo-auth user's uuid.
+        #[arg(long)]
+        uuid: Option<Uuid>,
+    },
+    /// Change a user's ACL, email, tenant or purpose; its live sessions keep their ACL until
+    /// they end.
+    Set {
+        username: String,
+        /// Replace the ACL with these entries (repeatable); `--acl ''` alone clears it.
+        #[arg(long = "acl")]
+        acl: Vec<String>,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        email_confirmed: Option<bool>,
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long, value_parser = ["user", "internal", "external_api"])]
+        purpose: Option<String>,
     },
     /// List users.
     List,
@@ -87,7 +114,9 @@ pub enum UserCommand {
         #[command(flatten)]
         password: PasswordArgs,
     },
-    /// Disable a user: logins and refreshes fail from now on.
+    /// Show one user.
+    Show { username: String },
+    /// Disable a user: its sessions end, logins and refreshes fail from now on.
     Disable { username: String },
     /// Enable a disabled user.
     Enable { username: String },
@@ -152,6 +181,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Config(_) => Ok(()),
         Command::User(c) => user(&settings, c),
         Command::Client(c) => client(&settings, c),
+        Command::Tenant(c) => tenant::run(&settings, c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -233,6 +263,13 @@ fn read_or_generate_password(args: &PasswordArgs) -> Result<(String, bool), Stri
     }
 }
 
+/// A UUID argument in canonical lower-case form.
+fn canonical_uuid(value: &str, what: &str) -> Result<String, String> {
+    Uuid::try_parse(value)
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| format!("{what} must be a UUID"))
+}
+
 fn find_user(conn: &mut crate::store::DbConnection, username: &str) -> Result<User, String> {
     users::find_by_login(conn, username)
         .map_err(|e| e.to_string())?
@@ -250,19 +287,22 @@ fn user(settings: &Settings, command: UserCommand) -> CliResult {
             password,
             acl,
             email,
+            email_confirmed,
             tenant,
             purpose,
+            uuid,
         } => {
             if username.is_empty() || username.contains(':') {
                 return Err("a username must be non-empty and contain no ':'".into());
             }
+            let tenant = tenant.map(|t| canonical_uuid(&t, "--tenant")).transpose()?;
             let (pw, generated) = read_or_generate_password(&password)?;
             let hash = password::hash_password(&pw).map_err(|e| e.to_string())?;
             let user = User {
-                id: Uuid::new_v4().to_string(),
+                id: uuid.unwrap_or_else(Uuid::new_v4).hyphenated().to_string(),
                 username,
                 email,
-                email_confirmed: false,
+                email_confirmed,
                 password_hash: Some(hash),
                 enabled: true,
                 acl,
@@ -293,12 +333,66 @@ fn user(settings: &Settings, command: UserCommand) -> CliResult {
                 );
             }
         }
+        UserCommand::Set {
+            username,
+            acl,
+            email,
+            email_confirmed,
+            tenant,
+            purpose,
+        } => {
+            let mut user = find_user(conn, &username)?;
+            if !acl.is_empty() {
+                user.acl = acl.into_iter().filter(|a| !a.is_empty()).collect();
+            }
+            if let Some(email) = email {
+                user.email = (!email.is_empty()).then_some(email);
+            }
+            if let Some(confirmed) = email_confirmed {
+                user.email_confirmed = confirmed;
+            }
+            if let Some(tenant) = tenant {
+                user.tenant_uuid = canonical_uuid(&tenant, "--tenant")?;
+            }
+            if let Some(purpose) = purpose {
+                user.purpose = purpose;
+            }
+            connection::write(conn, |c| users::update(c, &user)).map_err(|e| e.to_string())?;
+            let _ = writeln!(out, "updated user {username}");
+        }
+        UserCommand::Show { username } => {
+            let u = find_user(conn, &username)?;
+            let _ = writeln!(
+                out,
+                "username: {}\nuuid: {}\ntenant_uuid: {}\npurpose: {}\nemail: {}{}\nenabled: {}\nacl: {}",
+                u.username,
+                u.id,
+                u.tenant_uuid,
+                u.purpose,
+                u.email.as_deref().unwrap_or("-"),
+                if u.email_confirmed {
+                    " (confirmed)"
+                } else {
+                    ""
+                },
+                u.enabled,
+                u.acl.join(" ")
+            );
+        }
         UserCommand::Passwd { username, password } => {
             let user = find_user(conn, &username)?;
             let (pw, generated) = read_or_generate_password(&password)?;
             let hash = password::hash_password(&pw).map_err(|e| e.to_string())?;
-            users::set_password(conn, &user.id, &hash).map_err(|e| e.to_string())?;
-            let _ = writeln!(out, "password changed for {username}");
+            // As wazo-auth: a new password ends the user's sessions (refresh tokens stay).
+            let ended = connection::write(conn, |c| {
+                users::set_password(c, &user.id, &hash)?;
+                sessions::delete_of_user(c, &user.id)
+            })
+            .map_err(|e| e.to_string())?;
+            let _ = writeln!(
+                out,
+                "password changed for {username}; {ended} sessions ended"
+            );
             if generated {
                 let _ = writeln!(out, "password: {pw}");
             }
@@ -321,7 +415,15 @@ fn set_enabled(
     enabled: bool,
 ) -> CliResult {
     let user = find_user(conn, username)?;
-    users::set_enabled(conn, &user.id, enabled).map_err(|e| e.to_string())?;
+    connection::write(conn, |c| {
+        users::set_enabled(c, &user.id, enabled)?;
+        // As wazo-auth: disabling ends the user's sessions at once.
+        if !enabled {
+            sessions::delete_of_user(c, &user.id)?;
+        }
+        Ok::<_, StoreError>(())
+    })
+    .map_err(|e| e.to_string())?;
     let _ = writeln!(
         out,
         "{} user {username}",

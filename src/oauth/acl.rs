@@ -166,7 +166,78 @@ mod tests {
             (&["PRODUCTION"], "PRODUCTION", true),
             (&["a*"], "abc", true),
             (&["a*"], "ab.c", false),
+            // `*` is one segment, possibly empty, never across a dot or a `#`.
+            (&["dird.*"], "dird.", true),
+            (&["dird.*"], "dird", false),
+            (&["dird.*"], "dird.a#b", false),
+            (&["*.read"], "confd.read", true),
+            (&["*.read"], "confd.users.read", false),
+            (&["confd.*.*.read"], "confd.users.42.read", true),
+            // `#` spans dots, anywhere in the entry.
+            (&["#.read"], "confd.users.read", true),
+            (&["#.read"], "confd.users.write", false),
+            (&["confd.#.read"], "confd.users.42.read", true),
+            (&["confd.#.read"], "confd.read", false),
+            (&["#"], "", false),
+            // `me` at any position, `my_session`, `edit`.
+            (
+                &["auth.users.me.tokens.#"],
+                "auth.users.1234-uuid.tokens.read",
+                true,
+            ),
+            (
+                &["auth.users.me.tokens.#"],
+                "auth.users.me.tokens.read",
+                true,
+            ),
+            (
+                &["auth.users.me.tokens.#"],
+                "auth.users.5678-uuid.tokens.read",
+                false,
+            ),
+            (&["me.x"], "1234-uuid.x", true),
+            (&["confd.users.me"], "confd.users.1234-uuid", true),
+            (&["confd.users.meme"], "confd.users.1234-uuid", false),
+            (
+                &["auth.sessions.my_session.delete"],
+                "auth.sessions.sess-2.delete",
+                false,
+            ),
+            (
+                &["auth.sessions.my_session.delete"],
+                "auth.sessions.my_session.delete",
+                true,
+            ),
+            (&["confd.users.edit"], "confd.users.edit", true),
+            (&["confd.users.edit"], "confd.users.delete", false),
+            (&["confd.users.update"], "confd.users.edit", false),
+            // Negation wins wherever it sits, and only for what it matches.
+            (&["!auth.tokens.revoke", "#"], "auth.tokens.revoke", false),
+            (&["!auth.tokens.revoke", "#"], "auth.tokens.read", true),
+            (
+                &["!confd.users.me.#", "confd.#"],
+                "confd.users.1234-uuid.read",
+                false,
+            ),
+            (
+                &["!confd.users.me.#", "confd.#"],
+                "confd.users.5678-uuid.read",
+                true,
+            ),
+            (&["!#"], "anything", false),
+            (&["!a.b"], "a.b", false),
+            // Literal characters are literal: regex metacharacters mean nothing.
+            (&["a.b"], "aXb", false),
+            (&["a+b"], "a+b", true),
+            (&["a(b)"], "a(b)", true),
+            (&["a.[bc]"], "a.b", false),
+            // Case matters.
+            (&["confd.Users.read"], "confd.users.read", false),
+            // Several entries: any positive one suffices.
+            (&["a.b", "c.d"], "c.d", true),
+            (&["a.b", "c.d"], "e.f", false),
         ];
+        assert!(table.len() >= 30);
         for (acl, required, expected) in table {
             assert_eq!(
                 is_allowed(acl, required, ME),

@@ -130,6 +130,22 @@ pub fn set_password(conn: &mut DbConnection, id: &str, hash: &str) -> Result<boo
     Ok(n == 1)
 }
 
+/// Rewrites a user's login, email, ACL, tenant and purpose; false if no such user.
+pub fn update(conn: &mut DbConnection, user: &User) -> Result<bool, StoreError> {
+    let n = diesel::update(users::table.find(&user.id))
+        .set((
+            users::username.eq(&user.username),
+            users::username_key.eq(login_key(&user.username)),
+            users::email.eq(&user.email),
+            users::email_confirmed.eq(user.email_confirmed),
+            users::acl.eq(list_to_json(&user.acl)),
+            users::tenant_uuid.eq(&user.tenant_uuid),
+            users::purpose.eq(&user.purpose),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
 /// Enables or disables a user; false if no such user.
 pub fn set_enabled(conn: &mut DbConnection, id: &str, enabled: bool) -> Result<bool, StoreError> {
     let n = diesel::update(users::table.find(id))

@@ -18,4 +18,5 @@ mod persistence;
 mod refresh_expiry;
 mod storage_at_rest;
 mod wazo_flow;
+mod wazo_sessions;
 mod wso2_flow;
