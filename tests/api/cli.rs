@@ -154,43 +154,7 @@ fn free_port() -> u16 {
 /// binary (only the port is changed, to a free one).
 #[test]
 fn the_readme_curl_commands_work_as_printed() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let section = readme
-        .split("## Try it with curl")
-        .nth(1)
-        .unwrap()
-        .split("\n## ")
-        .next()
-        .unwrap();
-    let mut script = String::from("set -eu\n");
-    for block in section.split("```sh\n").skip(1) {
-        script.push_str(block.split("```").next().unwrap());
-        script.push('\n');
-    }
-    assert!(
-        script.contains("/token") && script.contains("/revoke"),
-        "{script}"
-    );
-
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let script = script.replace("127.0.0.1:9497", &format!("127.0.0.1:{port}"));
-    let mut server = start_server(dir.path(), port, Stdio::null());
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(&script)
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    server.kill().unwrap();
-    let _ = server.wait();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run_readme_section("## Try it with curl", &["/token", "/revoke"]);
     for expected in [
         "\"scope\":\"PRODUCTION\"",
         "Refresh token was already used.",
@@ -204,4 +168,174 @@ fn the_readme_curl_commands_work_as_printed() {
             "missing {expected} in:\n{stdout}"
         );
     }
+}
+
+/// The README's Wazo commands (the seeds' curl commands), run as printed.
+#[test]
+fn the_readme_wazo_curl_commands_work_as_printed() {
+    let stdout = run_readme_section("## Try the Wazo API with curl", &["/api/auth/0.1/token"]);
+    for expected in [
+        "\"xivo_user_uuid\"",
+        "refresh token: ",
+        "\"client_id\":\"example\"",
+        "401\n204\n",
+        "same refresh token",
+        "204\n{\"reason\":[\"Authentication Failed\"]",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected} in:\n{stdout}"
+        );
+    }
+}
+
+/// Runs the `sh` blocks of a README section with bash against a fresh server; returns stdout.
+fn run_readme_section(heading: &str, must_mention: &[&str]) -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split(heading)
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let mut script = String::from("set -eu\n");
+    for block in section.split("```sh\n").skip(1) {
+        script.push_str(block.split("```").next().unwrap());
+        script.push('\n');
+    }
+    assert!(must_mention.iter().all(|m| script.contains(m)), "{script}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let script = script.replace("127.0.0.1:9497", &format!("127.0.0.1:{port}"));
+    let mut server = start_server(dir.path(), port, Stdio::null());
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    server.kill().unwrap();
+    let _ = server.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The CLI sets what the Wazo dialect shows: uuid, tenant (with sub-tenants), purpose, email,
+/// ACL; a confirmed email logs in; disabling a user ends its sessions at once.
+#[test]
+fn the_cli_sets_wazo_user_attributes_and_disabling_ends_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .current_dir(dir.path())
+            .args(args)
+            .env_remove("TESSERA_CONFIG")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let port = free_port();
+    let mut server = start_server(dir.path(), port, Stdio::null());
+    let root = "8e5d6b2e-3f0a-4c55-9d3e-2b1f6a0c9d11";
+    let child = "1c9a4f7e-52b8-4d1a-8f6e-7a3b2c1d0e99";
+    let user = "5b7c9d1e-2f3a-4b5c-8d7e-9f0a1b2c3d4e";
+    run(&["tenant", "add", "root", "--uuid", &root.to_uppercase()]);
+    run(&["tenant", "add", "child", "--uuid", child, "--parent", root]);
+    assert!(run(&["tenant", "list"]).contains(&format!("child\t{child}\t{root}")));
+    run(&[
+        "user",
+        "add",
+        "heidi",
+        "--uuid",
+        user,
+        "--tenant",
+        root,
+        "--email",
+        "Heidi@Example.org",
+        "--email-confirmed",
+        "--purpose",
+        "external_api",
+    ]);
+    run(&[
+        "user",
+        "set",
+        "heidi",
+        "--acl",
+        "auth.users.me.#",
+        "--acl",
+        "confd.read",
+    ]);
+    let shown = run(&["user", "show", "heidi"]);
+    for line in [
+        &format!("uuid: {user}"),
+        &format!("tenant_uuid: {root}"),
+        "purpose: external_api",
+        "email: Heidi@Example.org (confirmed)",
+        "acl: auth.users.me.# confd.read",
+    ] {
+        assert!(shown.contains(line), "{line} missing in {shown}");
+    }
+
+    let http = reqwest::blocking::Client::new();
+    let base = format!("http://127.0.0.1:{port}/0.1");
+    let mut passwd = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["user", "passwd", "heidi", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        passwd
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"pw-heidi\n")
+            .unwrap();
+    }
+    assert!(passwd.wait().unwrap().success());
+    let resp = http
+        .post(format!("{base}/token"))
+        .basic_auth("HEIDI@example.ORG", Some("pw-heidi"))
+        .json(&serde_json::json!({}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let data: serde_json::Value = resp.json().unwrap();
+    let token = data["data"]["token"].as_str().unwrap().to_owned();
+    assert_eq!(data["data"]["metadata"]["purpose"], "external_api");
+    assert_eq!(
+        data["data"]["metadata"]["pbx_user_uuid"],
+        serde_json::Value::Null
+    );
+    assert_eq!(data["data"]["metadata"]["tenant_uuid"], root);
+    let check = |query: &str| {
+        http.head(format!("{base}/token/{token}{query}"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(check(&format!("?tenant={child}")), 204);
+    assert_eq!(check("?scope=confd.read"), 204);
+    assert_eq!(check("?scope=confd.write"), 403);
+
+    run(&["user", "disable", "heidi"]);
+    assert_eq!(check(""), 404);
+    server.kill().unwrap();
+    let _ = server.wait();
 }
