@@ -17,8 +17,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(metadata::metadata)),
         );
     for prefix in WAZO_PREFIXES {
-        cfg.service(web::scope(prefix).configure(wazo_routes));
+        cfg.service(web::scope(prefix).wrap(wazo_cors()).configure(wazo_routes));
     }
+}
+
+/// wazo-auth's CORS: any origin, its request headers, `Wazo-Sessions-Revoked` not exposed.
+fn wazo_cors() -> actix_cors::Cors {
+    actix_cors::Cors::default()
+        .allow_any_origin()
+        .send_wildcard()
+        .allowed_methods(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"])
+        .allowed_headers([
+            "Content-Type",
+            "Authorization",
+            "X-Auth-Token",
+            "Wazo-Tenant",
+            "Wazo-Session-Type",
+        ])
+        .max_age(3600)
 }
 
 /// The Wazo dialect (wazo-auth 0.1), relative to a prefix.

@@ -274,6 +274,55 @@ async fn both_dialects_share_one_token_store(db: Db) {
     assert_eq!(app.introspect(&client, &oauth_token).await["active"], false);
 }
 
+/// Browsers (the @wazo/sdk JS client) may call the Wazo API from any origin, as wazo-auth
+/// allows; the OAuth2 endpoints stay same-origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_may_call_the_wazo_api_from_any_origin() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    app.add_user("frank", "pw", USER_ACL);
+    let resp = app
+        .http
+        .request(reqwest::Method::OPTIONS, app.url("/api/auth/0.1/token"))
+        .header("Origin", "https://app.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization,content-type,wazo-session-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    let allowed = resp.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    for h in [
+        "x-auth-token",
+        "wazo-tenant",
+        "wazo-session-type",
+        "authorization",
+    ] {
+        assert!(allowed.contains(h), "{allowed}");
+    }
+    let resp = app
+        .wazo_post_token(
+            "/api/auth/0.1/token",
+            Some(("frank", "pw")),
+            &json!({}),
+            &[("Origin", "https://app.example")],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    assert!(
+        resp.headers()
+            .get("access-control-expose-headers")
+            .is_none()
+    );
+}
+
 on_both_backends!(
     the_seed_story_holds_end_to_end,
     a_json_body_without_grant_type_on_token_is_a_wazo_login,
