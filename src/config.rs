@@ -107,6 +107,9 @@ impl Settings {
             config::Environment::default()
                 .separator("__")
                 .try_parsing(true)
+                // TESSERA_WAZO__DEFAULT_USER_ACL="a.#,b.read" is a list.
+                .list_separator(",")
+                .with_list_parse_key("wazo.default_user_acl")
                 .source(Some(overrides)),
         );
         let mut settings: Settings = builder
@@ -259,6 +262,24 @@ mod tests {
         assert_eq!(s.policy.refresh_token_ttl, 20);
         assert!(!s.policy.rotate_refresh_tokens);
         assert_eq!(s.policy.access_token_ttl, 3600);
+        Ok(())
+    }
+
+    #[test]
+    fn wazo_settings_come_from_the_environment_too() -> Result<(), ConfigError> {
+        let s = load(
+            "",
+            &[
+                ("TESSERA_WAZO__DEFAULT_USER_ACL", "auth.users.me.#,confd.read"),
+                ("XIVO_UUID", "from-env"),
+                ("TESSERA_POLICY__WAZO__ACCESS_TOKEN_TTL", "60"),
+            ],
+        )?;
+        assert_eq!(s.wazo.default_user_acl, ["auth.users.me.#", "confd.read"]);
+        assert_eq!(s.xivo_uuid().as_deref(), Some("from-env"));
+        assert_eq!(s.policy.wazo.access_token_ttl, Some(60));
+        let s = load("[wazo]\nxivo_uuid = \"from-file\"\n", &[("XIVO_UUID", "from-env")])?;
+        assert_eq!(s.xivo_uuid().as_deref(), Some("from-file"));
         Ok(())
     }
 

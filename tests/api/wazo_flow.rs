@@ -274,6 +274,88 @@ async fn both_dialects_share_one_token_store(db: Db) {
     assert_eq!(app.introspect(&client, &oauth_token).await["active"], false);
 }
 
+/// `[wazo]` settings show in every token; `[policy.wazo]` rotation makes a refresh return a new
+/// refresh token and retire the old one; `Authorization: Bearer` works like `X-Auth-Token`.
+async fn wazo_settings_and_policy_shape_the_tokens(db: Db) {
+    let app = TestApp::spawn_with(
+        db,
+        &[
+            ("TESSERA_WAZO__XIVO_UUID", "the-predefined-xivo-uuid"),
+            ("TESSERA_WAZO__DEFAULT_USER_ACL", "auth.users.me.tokens.#,dird.me.#"),
+            ("TESSERA_POLICY__WAZO__ACCESS_TOKEN_TTL", "600"),
+            ("TESSERA_POLICY__WAZO__ROTATE_REFRESH_TOKENS", "true"),
+        ],
+    )
+    .await;
+    let grace = app.add_user("grace", "pw", &["confd.users.me.read"]);
+    let data = app
+        .wazo_login(
+            "grace",
+            "pw",
+            json!({"client_id": "app", "access_type": "offline"}),
+        )
+        .await;
+    assert_eq!(data["xivo_uuid"], "the-predefined-xivo-uuid");
+    assert_eq!(data["metadata"]["xivo_uuid"], "the-predefined-xivo-uuid");
+    assert_eq!(
+        data["acl"],
+        json!(["auth.users.me.tokens.#", "dird.me.#", "confd.users.me.read"])
+    );
+    let issued = chrono::NaiveDateTime::parse_from_str(
+        str_of(&data, "utc_issued_at"),
+        "%Y-%m-%dT%H:%M:%S%.f",
+    )
+    .unwrap();
+    let expires = chrono::NaiveDateTime::parse_from_str(
+        str_of(&data, "utc_expires_at"),
+        "%Y-%m-%dT%H:%M:%S%.f",
+    )
+    .unwrap();
+    assert_eq!((expires - issued).num_seconds(), 600);
+
+    let first = str_of(&data, "refresh_token").to_owned();
+    let resp = app
+        .wazo_post_token(
+            "/0.1/token",
+            None,
+            &json!({"client_id": "app", "refresh_token": first}),
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let refreshed: Value = resp.json().await.unwrap();
+    let second = str_of(&refreshed["data"], "refresh_token").to_owned();
+    assert_ne!(second, first);
+    let retry = app
+        .wazo_post_token(
+            "/0.1/token",
+            None,
+            &json!({"client_id": "app", "refresh_token": first}),
+            &[],
+        )
+        .await;
+    assert_eq!(retry.status(), StatusCode::UNAUTHORIZED);
+    // An offline login now returns the current one.
+    let again = app
+        .wazo_login(
+            "grace",
+            "pw",
+            json!({"client_id": "app", "access_type": "offline"}),
+        )
+        .await;
+    assert_eq!(again["refresh_token"], second.as_str());
+
+    let resp = app
+        .http
+        .get(app.url(&format!("/0.1/users/{grace}/tokens")))
+        .bearer_auth(str_of(&again, "token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.json::<Value>().await.unwrap()["total"], 1);
+}
+
 /// Browsers (the @wazo/sdk JS client) may call the Wazo API from any origin, as wazo-auth
 /// allows; the OAuth2 endpoints stay same-origin.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -328,4 +410,5 @@ on_both_backends!(
     a_json_body_without_grant_type_on_token_is_a_wazo_login,
     revoked_and_expired_tokens_are_refused,
     both_dialects_share_one_token_store,
+    wazo_settings_and_policy_shape_the_tokens,
 );
