@@ -270,7 +270,10 @@ mod tests {
         let s = load(
             "",
             &[
-                ("TESSERA_WAZO__DEFAULT_USER_ACL", "auth.users.me.#,confd.read"),
+                (
+                    "TESSERA_WAZO__DEFAULT_USER_ACL",
+                    "auth.users.me.#,confd.read",
+                ),
                 ("XIVO_UUID", "from-env"),
                 ("TESSERA_POLICY__WAZO__ACCESS_TOKEN_TTL", "60"),
             ],
@@ -278,7 +281,10 @@ mod tests {
         assert_eq!(s.wazo.default_user_acl, ["auth.users.me.#", "confd.read"]);
         assert_eq!(s.xivo_uuid().as_deref(), Some("from-env"));
         assert_eq!(s.policy.wazo.access_token_ttl, Some(60));
-        let s = load("[wazo]\nxivo_uuid = \"from-file\"\n", &[("XIVO_UUID", "from-env")])?;
+        let s = load(
+            "[wazo]\nxivo_uuid = \"from-file\"\n",
+            &[("XIVO_UUID", "from-env")],
+        )?;
         assert_eq!(s.xivo_uuid().as_deref(), Some("from-file"));
         Ok(())
     }

@@ -281,7 +281,10 @@ async fn wazo_settings_and_policy_shape_the_tokens(db: Db) {
         db,
         &[
             ("TESSERA_WAZO__XIVO_UUID", "the-predefined-xivo-uuid"),
-            ("TESSERA_WAZO__DEFAULT_USER_ACL", "auth.users.me.tokens.#,dird.me.#"),
+            (
+                "TESSERA_WAZO__DEFAULT_USER_ACL",
+                "auth.users.me.tokens.#,dird.me.#",
+            ),
             ("TESSERA_POLICY__WAZO__ACCESS_TOKEN_TTL", "600"),
             ("TESSERA_POLICY__WAZO__ROTATE_REFRESH_TOKENS", "true"),
         ],

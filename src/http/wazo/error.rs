@@ -130,11 +130,37 @@ impl TokenError {
     }
 }
 
-/// unidecode's job for the 403 reason: keep ASCII, replace anything else by `?`.
+/// ASCII for the Latin-1 and Latin Extended-A letters U+00C0..=U+017F, as unidecode writes
+/// them (the base letter; ligatures and a few letters spelt out); `?` where unsure.
+const LATIN: [&str; 192] = [
+    "A", "A", "A", "A", "A", "A", "AE", "C", "E", "E", "E", "E", "I", "I", "I", "I", "D", "N", "O",
+    "O", "O", "O", "O", "x", "O", "U", "U", "U", "U", "Y", "Th", "ss", "a", "a", "a", "a", "a",
+    "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i", "i", "d", "n", "o", "o", "o", "o", "o", "/",
+    "o", "u", "u", "u", "u", "y", "th", "y", "A", "a", "A", "a", "A", "a", "C", "c", "C", "c", "C",
+    "c", "C", "c", "D", "d", "D", "d", "E", "e", "E", "e", "E", "e", "E", "e", "E", "e", "G", "g",
+    "G", "g", "G", "g", "G", "g", "H", "h", "H", "h", "I", "i", "I", "i", "I", "i", "I", "i", "I",
+    "i", "IJ", "ij", "J", "j", "K", "k", "?", "L", "l", "L", "l", "L", "l", "L", "l", "L", "l",
+    "N", "n", "N", "n", "N", "n", "?", "?", "?", "O", "o", "O", "o", "O", "o", "OE", "oe", "R",
+    "r", "R", "r", "R", "r", "S", "s", "S", "s", "S", "s", "S", "s", "T", "t", "T", "t", "T", "t",
+    "U", "u", "U", "u", "U", "u", "U", "u", "U", "u", "U", "u", "W", "w", "Y", "y", "Y", "Z", "z",
+    "Z", "z", "Z", "z", "s",
+];
+
+/// unidecode's job for the 403 reason: ASCII stays, accented Latin letters lose their
+/// accents (`é` → `e`, `ß` → `ss`), anything else becomes `?`.
 fn ascii(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_ascii() { c } else { '?' })
-        .collect()
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_ascii() {
+            out.push(c);
+            continue;
+        }
+        let latin = (c as usize)
+            .checked_sub(0xC0)
+            .and_then(|i| LATIN.get(i).copied());
+        out.push_str(latin.unwrap_or("?"));
+    }
+    out
 }
 
 /// The request context of an `X-Auth-Token` failure: what `details` echoes.
@@ -286,5 +312,20 @@ impl ApiError {
                 None,
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_are_made_ascii_like_unidecode() {
+        assert_eq!(ascii("confd.users.me.read"), "confd.users.me.read");
+        assert_eq!(
+            ascii("confd.café.Ærø.ß.Łódź.ſ"),
+            "confd.cafe.AEro.ss.Lodz.s"
+        );
+        assert_eq!(ascii("x.€.中"), "x.?.?");
     }
 }

@@ -215,34 +215,47 @@ fn validate_fields(map: &serde_json::Map<String, Value>) -> Result<Fields, Token
     if !errors.is_empty() {
         return Err(TokenError::Invalid(Py::Dict(errors)));
     }
-    // The schema validators, which run only once the fields are valid.
-    let schema = |message: &str| TokenError::Invalid(Py::field_error("_schema", Py::str(message)));
-    if fields.offline && fields.client_id.is_none() {
-        return Err(schema(
-            "\"client_id\" must be specified when using \"access_type\" is \"offline\"",
-        ));
-    }
-    if fields.refresh_token.is_some() {
-        if fields.offline {
-            return Err(schema(
+    // The schema validators, which run only once the fields are valid. Like marshmallow, every
+    // one of them runs and their messages are collected under `_schema`, in the order
+    // marshmallow calls them (by method name); values are tested for truthiness, as Python
+    // does, so an empty string counts as absent.
+    let given = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+    let mut schema: Vec<Py> = Vec::new();
+    // check_access_type_usage
+    if fields.offline {
+        if given(&fields.refresh_token) {
+            schema.push(Py::str(
                 "cannot use the \"access_type\" \"offline\" with a refresh token",
             ));
-        }
-        if fields.client_id.is_none() {
-            return Err(schema(
-                "\"client_id\" must be specified when using a \"refresh_token\"",
-            ));
-        }
-        if fields.saml_session_id.is_some() {
-            return Err(schema(
-                "Cannot use a \"saml_session_id\" and a \"refresh_token\" at the same time",
+        } else if !given(&fields.client_id) {
+            schema.push(Py::str(
+                "\"client_id\" must be specified when using \"access_type\" is \"offline\"",
             ));
         }
     }
-    if fields.tenant_id.is_some() && fields.domain_name.is_some() {
-        return Err(schema(
+    // check_backend_type_for_tenant_id_and_domain_name
+    if given(&fields.tenant_id) && given(&fields.domain_name) {
+        schema.push(Py::str(
             "\"tenant_id\" and \"domain_name\" must be mutually exclusive",
         ));
+    }
+    // check_refresh_token_usage
+    if given(&fields.refresh_token) && !given(&fields.client_id) {
+        schema.push(Py::str(
+            "\"client_id\" must be specified when using a \"refresh_token\"",
+        ));
+    }
+    // check_saml_sesssion_id_or_credentials
+    if given(&fields.saml_session_id) && given(&fields.refresh_token) {
+        schema.push(Py::str(
+            "Cannot use a \"saml_session_id\" and a \"refresh_token\" at the same time",
+        ));
+    }
+    if !schema.is_empty() {
+        return Err(TokenError::Invalid(Py::Dict(vec![(
+            Py::str("_schema"),
+            Py::List(schema),
+        )])));
     }
     Ok(fields)
 }
