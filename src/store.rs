@@ -76,6 +76,31 @@ pub struct Page {
     pub offset: i64,
 }
 
+impl Page {
+    /// Applies the window to a query. SQLite wants a LIMIT before an OFFSET, so an offset
+    /// without a limit gets the largest one.
+    fn apply<Q>(self, query: Q) -> Q
+    where
+        Q: diesel::query_dsl::methods::LimitDsl<Output = Q>
+            + diesel::query_dsl::methods::OffsetDsl<Output = Q>,
+    {
+        let limit = match (self.limit, self.offset) {
+            (Some(limit), _) => Some(limit),
+            (None, offset) if offset > 0 => Some(i64::MAX),
+            (None, _) => None,
+        };
+        let query = match limit {
+            Some(limit) => query.limit(limit),
+            None => query,
+        };
+        if self.offset > 0 {
+            query.offset(self.offset)
+        } else {
+            query
+        }
+    }
+}
+
 /// A page of a list with its counts (wazo-auth's `{total, filtered, items}`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Listing<T> {

@@ -164,18 +164,34 @@ pub fn start_refresh_family(
     scopes: &ScopeSet,
 ) -> Result<(Secret, String), Error> {
     let token = new_token();
+    let mut record = first_of_family(now, policy, Dialect::OAuth2, to.client_id, to.user_id);
+    record.hash = digest(token.expose());
+    record.session_id = Some(to.session_id.to_owned());
+    record.scopes = scopes.to_vec();
+    refresh_tokens::insert(conn, &record)?;
+    Ok((token, record.family_id))
+}
+
+/// The first refresh token of a new family, without its digest yet.
+fn first_of_family(
+    now: i64,
+    policy: &Policy,
+    dialect: Dialect,
+    client_id: &str,
+    user_id: Option<&str>,
+) -> RefreshTokenRecord {
     let id = Uuid::new_v4().to_string();
-    let record = RefreshTokenRecord {
-        hash: digest(token.expose()),
+    RefreshTokenRecord {
+        hash: String::new(),
         family_id: id.clone(),
         id,
         parent_id: None,
         generation: 0,
-        client_id: to.client_id.to_owned(),
-        user_id: to.user_id.map(str::to_owned),
-        session_id: Some(to.session_id.to_owned()),
-        dialect: OAUTH2.to_owned(),
-        scopes: scopes.to_vec(),
+        client_id: client_id.to_owned(),
+        user_id: user_id.map(str::to_owned),
+        session_id: None,
+        dialect: dialect.as_str().to_owned(),
+        scopes: Vec::new(),
         issued_at: now,
         family_issued_at: now,
         expires_at: policy.refresh_token_expiry(now),
@@ -184,9 +200,7 @@ pub fn start_refresh_family(
         revoked_at: None,
         mobile: false,
         metadata: Metadata::new(),
-    };
-    refresh_tokens::insert(conn, &record)?;
-    Ok((token, record.family_id))
+    }
 }
 
 /// The value of a Wazo refresh token: derived, never stored.
@@ -212,27 +226,8 @@ pub fn start_wazo_refresh(
     client_id: &str,
     mobile: bool,
 ) -> Result<RefreshTokenRecord, Error> {
-    let id = Uuid::new_v4().to_string();
-    let mut record = RefreshTokenRecord {
-        hash: String::new(),
-        family_id: id.clone(),
-        id,
-        parent_id: None,
-        generation: 0,
-        client_id: client_id.to_owned(),
-        user_id: Some(user.id.clone()),
-        session_id: None,
-        dialect: WAZO.to_owned(),
-        scopes: Vec::new(),
-        issued_at: now,
-        family_issued_at: now,
-        expires_at: policy.refresh_token_expiry(now),
-        last_used_at: None,
-        consumed_at: None,
-        revoked_at: None,
-        mobile,
-        metadata: Metadata::new(),
-    };
+    let mut record = first_of_family(now, policy, Dialect::Wazo, client_id, Some(&user.id));
+    record.mobile = mobile;
     record.hash = digest(wazo_refresh_value(secret, &record).expose());
     refresh_tokens::insert(conn, &record)?;
     Ok(record)

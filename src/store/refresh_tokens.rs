@@ -340,16 +340,7 @@ pub fn list(
             query.order((refresh_tokens::mobile.desc(), refresh_tokens::id.desc()))
         }
     };
-    if let Some(limit) = page.limit {
-        query = query.limit(limit);
-    }
-    if page.offset > 0 {
-        // SQLite needs a LIMIT for an OFFSET; -1 means none.
-        if page.limit.is_none() {
-            query = query.limit(i64::MAX);
-        }
-        query = query.offset(page.offset);
-    }
+    query = page.apply(query);
     let rows: Vec<RefreshTokenRecord> = query
         .select(Row::as_select())
         .load(conn)?

@@ -83,15 +83,7 @@ pub fn list(
             sessions::id.asc(),
         ))
     };
-    if let Some(limit) = page.limit {
-        query = query.limit(limit);
-    }
-    if page.offset > 0 {
-        if page.limit.is_none() {
-            query = query.limit(i64::MAX);
-        }
-        query = query.offset(page.offset);
-    }
+    query = page.apply(query);
     let items = query.select(SessionRecord::as_select()).load(conn)?;
     Ok(Listing {
         total,

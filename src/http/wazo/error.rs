@@ -13,6 +13,7 @@ use actix_web::http::header::{CACHE_CONTROL, RETRY_AFTER};
 use serde_json::{Value, json};
 
 use crate::clock::Timestamp;
+use crate::http::body::BodyError;
 use crate::oauth::Error;
 
 use super::wire::Py;
@@ -35,6 +36,15 @@ pub enum TokenError {
 impl From<Error> for TokenError {
     fn from(e: Error) -> Self {
         TokenError::Domain(e)
+    }
+}
+
+impl From<BodyError> for TokenError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::TooLarge => TokenError::BodyTooLarge,
+            BodyError::Invalid(_) => TokenError::NotUnderstood,
+        }
     }
 }
 

@@ -29,12 +29,7 @@ async fn create_inner(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<HttpResponse, TokenError> {
-    let body = body::read(&req, payload, state.max_body_bytes)
-        .await
-        .map_err(|e| match e {
-            body::BodyError::TooLarge => TokenError::BodyTooLarge,
-            body::BodyError::Invalid(_) => TokenError::NotUnderstood,
-        })?;
+    let body = body::read(&req, payload, state.max_body_bytes).await?;
     respond(&req, &body, state).await
 }
 

@@ -71,12 +71,7 @@ async fn check_scopes_inner(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<HttpResponse, TokenError> {
-    let bytes = body::read(&req, payload, state.max_body_bytes)
-        .await
-        .map_err(|e| match e {
-            body::BodyError::TooLarge => TokenError::BodyTooLarge,
-            body::BodyError::Invalid(_) => TokenError::NotUnderstood,
-        })?;
+    let bytes = body::read(&req, payload, state.max_body_bytes).await?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|_| TokenError::NotUnderstood)?;
     let (scopes, tenant) = scope_check_body(&value)?;
     let token = canonical_token(&raw_token).ok_or(TokenError::Domain(Error::NoSuchToken))?;
