@@ -121,8 +121,18 @@ fn first_start_creates_an_admin_and_a_client_that_work() {
 /// Starts the binary in `dir` on `port` and waits until it listens and has written its
 /// first-start credentials.
 fn start_server(dir: &std::path::Path, port: u16, stdout: Stdio) -> std::process::Child {
+    start_server_with(dir, port, stdout, &[])
+}
+
+fn start_server_with(
+    dir: &std::path::Path,
+    port: u16,
+    stdout: Stdio,
+    env: &[(&str, &str)],
+) -> std::process::Child {
     let child = Command::new(BIN)
         .current_dir(dir)
+        .envs(env.iter().copied())
         .env("TESSERA_SERVER__BIND", format!("127.0.0.1:{port}"))
         .env_remove("TESSERA_CONFIG")
         .stdout(stdout)
@@ -338,4 +348,55 @@ fn the_cli_sets_wazo_user_attributes_and_disabling_ends_sessions() {
     assert_eq!(check(""), 404);
     server.kill().unwrap();
     let _ = server.wait();
+}
+
+/// `*_at` fields are server local time without offset, `utc_*_at` UTC: in a zone one hour east
+/// of UTC they differ by exactly one hour, as wazo-auth's integration test asserts.
+#[test]
+fn local_and_utc_times_differ_by_the_zone_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = start_server_with(dir.path(), port, Stdio::null(), &[("TZ", "UTC-1")]);
+    let creds = std::fs::read_to_string(dir.path().join("data/initial-credentials.env")).unwrap();
+    let value = |key: &str| {
+        creds
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap()
+            .to_owned()
+    };
+    let http = reqwest::blocking::Client::new();
+    let resp = http
+        .post(format!("http://127.0.0.1:{port}/0.1/token"))
+        .basic_auth(
+            value("TESSERA_ADMIN_USERNAME"),
+            Some(value("TESSERA_ADMIN_PASSWORD")),
+        )
+        .body("{}")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let data = resp.json::<serde_json::Value>().unwrap()["data"].clone();
+    let token = data["token"].as_str().unwrap().to_owned();
+    let got = http
+        .get(format!("http://127.0.0.1:{port}/0.1/token/{token}"))
+        .send()
+        .unwrap()
+        .json::<serde_json::Value>()
+        .unwrap()["data"]
+        .clone();
+    server.kill().unwrap();
+    let _ = server.wait();
+    let parse = |v: &serde_json::Value, format: &str| {
+        chrono::NaiveDateTime::parse_from_str(v.as_str().unwrap(), format).unwrap()
+    };
+    // POST: microseconds everywhere, parsable with %f.
+    let local = parse(&data["issued_at"], "%Y-%m-%dT%H:%M:%S.%6f");
+    let utc = parse(&data["utc_issued_at"], "%Y-%m-%dT%H:%M:%S.%6f");
+    assert_eq!((local - utc).num_seconds(), 3600);
+    // GET: whole seconds, no fraction locally, `.000000` in UTC.
+    let local = parse(&got["issued_at"], "%Y-%m-%dT%H:%M:%S");
+    let utc = parse(&got["utc_issued_at"], "%Y-%m-%dT%H:%M:%S.%6f");
+    assert!(got["utc_issued_at"].as_str().unwrap().ends_with(".000000"));
+    assert_eq!((local - utc).num_seconds(), 3600);
 }
