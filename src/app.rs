@@ -130,8 +130,8 @@ impl InitialCredentials {
 }
 
 /// Reads the server secret, creating it (mode 0600) on first start. A file that exists but
-/// cannot be read or parsed stops the start: silently replacing it would invalidate every Wazo
-/// refresh token.
+/// cannot be read or parsed stops the start: silently replacing it would make every Wazo
+/// refresh token underivable (each is then replaced at its user's next offline login).
 pub fn load_or_create_secret(path: &Path) -> Result<ServerSecret, StartError> {
     match std::fs::read_to_string(path) {
         Ok(text) => ServerSecret::from_hex(&text)

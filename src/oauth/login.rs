@@ -11,7 +11,7 @@
 //!   live sessions.
 use crate::clock::Timestamp;
 use crate::crypto::password::verify_password;
-use crate::crypto::token::digest;
+use crate::crypto::token::{digest, digest_matches};
 use crate::domain::{Metadata, Secret, User};
 use crate::oauth::issuance::{self, Grantee, Origin, WAZO};
 use crate::oauth::{Error, RefreshTokenProblem as Problem, Service};
@@ -239,6 +239,12 @@ impl Service {
         })
     }
 
+    /// Whether the server secret still derives the value whose digest the row holds.
+    fn derivable(&self, record: &RefreshTokenRecord) -> bool {
+        let value = issuance::wazo_refresh_value(self.secret(), record);
+        digest_matches(&record.hash, value.expose())
+    }
+
     /// The refresh token of an offline login, and how many sessions a mobile login purged.
     fn offline(
         &self,
@@ -253,8 +259,11 @@ impl Service {
         let mut purge: Vec<String> = Vec::new();
         match existing {
             Some(record) if mobile => purge.push(record.family_id),
-            Some(record) if Policy::is_live(record.expires_at, now) => return Ok((record, 0)),
-            // Expired: make room for a new one; its sessions end on their own.
+            Some(record) if Policy::is_live(record.expires_at, now) && self.derivable(&record) => {
+                return Ok((record, 0));
+            }
+            // Expired, or minted under another server secret (its value cannot be derived
+            // again): make room for a new one; its sessions end on their own.
             Some(record) => {
                 refresh_tokens::delete_families(conn, &[record.family_id])?;
             }
