@@ -142,7 +142,8 @@ pub fn mint_access_token(
             hash: digest(token.expose()),
             session_id: to.session_id.to_owned(),
             user_id: to.user_id.map(str::to_owned),
-            client_id: Some(to.client_id.to_owned()),
+            // A Wazo online login names no client.
+            client_id: (!to.client_id.is_empty()).then(|| to.client_id.to_owned()),
             family_id: to.family_id.map(str::to_owned),
             dialect: dialect.as_str().to_owned(),
             scopes: scopes.to_vec(),

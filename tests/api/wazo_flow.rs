@@ -262,6 +262,10 @@ async fn both_dialects_share_one_token_store(db: Db) {
     let intro: Value = resp.json().await.unwrap();
     assert_eq!(intro["active"], true, "{intro}");
     assert_eq!(intro["sub"], dave.as_str());
+    assert!(
+        intro.get("client_id").is_none(),
+        "an online login names no client: {intro}"
+    );
 
     // Revoking the OAuth2 token through the Wazo DELETE works too.
     let resp = app
