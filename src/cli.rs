@@ -15,6 +15,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::crypto::{password, token};
 use crate::domain::{Client, GrantType, User};
+use crate::policy::{Dialect, Policies};
 use crate::store::{StoreError, clients, connection, migrations, sessions, users};
 
 #[derive(Debug, Parser)]
@@ -49,6 +50,22 @@ pub enum Command {
     /// Manage tenants (for Wazo `?tenant=` and `Wazo-Tenant`).
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
+    /// Inspect the token policy.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Print the effective policy and the table each value comes from.
+    Show {
+        /// A client id with (or without) a `[policy.clients."<id>"]` table.
+        #[arg(long)]
+        client: Option<String>,
+        /// oauth2 or wazo.
+        #[arg(long, default_value = "oauth2", value_parser = ["oauth2", "wazo"])]
+        dialect: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,6 +199,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::User(c) => user(&settings, c),
         Command::Client(c) => client(&settings, c),
         Command::Tenant(c) => tenant::run(&settings, c),
+        Command::Policy(PolicyCommand::Show { client, dialect }) => {
+            policy_show(&settings, client.as_deref(), &dialect);
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -240,6 +261,20 @@ fn migrate(settings: &Settings) -> CliResult {
         if pending { ", some pending" } else { "" }
     );
     Ok(())
+}
+
+/// `key = value  # from [table]`, one line per key, in TOML syntax.
+fn policy_show(settings: &Settings, client: Option<&str>, dialect: &str) {
+    let dialect = if dialect == "wazo" {
+        Dialect::Wazo
+    } else {
+        Dialect::OAuth2
+    };
+    let policies = Policies::from(&settings.policy);
+    let mut out = std::io::stdout().lock();
+    for (key, value, source) in policies.explain(dialect, client) {
+        let _ = writeln!(out, "{key} = {value}  # from {source}");
+    }
 }
 
 fn now() -> i64 {

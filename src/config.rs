@@ -19,7 +19,7 @@ pub enum ConfigError {
     #[error("invalid configuration: {0}")]
     Invalid(String),
     #[error("invalid configuration: key `{key}`: {reason}")]
-    BadValue { key: &'static str, reason: String },
+    BadValue { key: String, reason: String },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -221,9 +221,9 @@ impl Settings {
     }
 }
 
-fn bad(key: &'static str, reason: &str) -> ConfigError {
+fn bad(key: impl Into<String>, reason: &str) -> ConfigError {
     ConfigError::BadValue {
-        key,
+        key: key.into(),
         reason: reason.to_owned(),
     }
 }

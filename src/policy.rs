@@ -3,7 +3,10 @@
 //!
 //! Key names follow WSO2 Identity Server's meaning (its names in `conf/tessera.toml`).
 //! `[policy]` holds the OAuth2 defaults; `[policy.wazo]` overrides any of its keys for the Wazo
-//! dialect. Per-client tables come with the policy engine (DESIGN.md §6).
+//! dialect; `[policy.clients."<id>"]` overrides any of them for one client, in both dialects
+//! (DESIGN.md §6). Resolution is client over dialect over global, per request.
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 /// Longest accepted lifetime: ten years, as wazo-auth's `expiration` bound.
@@ -20,6 +23,9 @@ pub struct PolicySettings {
     /// Overrides for the Wazo dialect.
     #[serde(default)]
     pub wazo: PolicyOverrides,
+    /// Overrides for one client id (an OAuth2 client, or a Wazo `client_id`).
+    #[serde(default)]
+    pub clients: BTreeMap<String, PolicyOverrides>,
 }
 
 /// A table whose keys override `[policy]` where present.
@@ -43,29 +49,36 @@ impl PolicySettings {
             refresh_token_ttl: o.refresh_token_ttl.unwrap_or(self.refresh_token_ttl),
             extend_on_rotation: o.extend_on_rotation.unwrap_or(self.extend_on_rotation),
             wazo: PolicyOverrides::default(),
+            clients: BTreeMap::new(),
         }
     }
 
     /// Checks the values; the error names the key.
-    pub fn validate(&self) -> Result<(), (&'static str, &'static str)> {
-        self.validate_table("policy.access_token_ttl", "policy.refresh_token_ttl")?;
-        self.overlaid(&self.wazo).validate_table(
-            "policy.wazo.access_token_ttl",
-            "policy.wazo.refresh_token_ttl",
-        )
+    pub fn validate(&self) -> Result<(), (String, &'static str)> {
+        self.validate_table("policy")?;
+        let wazo = self.overlaid(&self.wazo);
+        wazo.validate_table("policy.wazo")?;
+        for (id, overrides) in &self.clients {
+            if id.is_empty() {
+                return Err(("policy.clients".into(), "client ids must not be empty"));
+            }
+            let table = format!("policy.clients.\"{id}\"");
+            self.overlaid(overrides).validate_table(&table)?;
+            wazo.overlaid(overrides).validate_table(&table)?;
+        }
+        Ok(())
     }
 
-    fn validate_table(
-        &self,
-        access_key: &'static str,
-        refresh_key: &'static str,
-    ) -> Result<(), (&'static str, &'static str)> {
+    fn validate_table(&self, table: &str) -> Result<(), (String, &'static str)> {
         if !(1..=MAX_TTL).contains(&self.access_token_ttl) {
-            return Err((access_key, "must be between 1 and 315360000 seconds"));
+            return Err((
+                format!("{table}.access_token_ttl"),
+                "must be between 1 and 315360000 seconds",
+            ));
         }
         if self.refresh_token_ttl > MAX_TTL {
             return Err((
-                refresh_key,
+                format!("{table}.refresh_token_ttl"),
                 "must be between 0 (never expires) and 315360000 seconds",
             ));
         }
@@ -90,25 +103,114 @@ impl Dialect {
     }
 }
 
-/// The resolved policy of every dialect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a resolved value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Global,
+    Dialect,
+    Client(String),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Global => f.write_str("[policy]"),
+            Source::Dialect => f.write_str("[policy.wazo]"),
+            Source::Client(id) => write!(f, "[policy.clients.\"{id}\"]"),
+        }
+    }
+}
+
+/// Every policy table, ready to resolve per request.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policies {
-    pub oauth2: Policy,
-    pub wazo: Policy,
+    settings: PolicySettings,
+    oauth2: Policy,
+    wazo: Policy,
 }
 
 impl Policies {
+    /// The policy of a dialect, for requests that name no client with a table of its own.
     pub fn for_dialect(&self, dialect: Dialect) -> Policy {
         match dialect {
             Dialect::OAuth2 => self.oauth2,
             Dialect::Wazo => self.wazo,
         }
     }
+
+    /// The policy for `client_id` in `dialect`: client over dialect over global.
+    pub fn resolve(&self, dialect: Dialect, client_id: Option<&str>) -> Policy {
+        match client_id.and_then(|id| self.settings.clients.get(id)) {
+            None => self.for_dialect(dialect),
+            Some(overrides) => Policy::from(&self.dialect_settings(dialect).overlaid(overrides)),
+        }
+    }
+
+    fn dialect_settings(&self, dialect: Dialect) -> PolicySettings {
+        match dialect {
+            Dialect::OAuth2 => self.settings.overlaid(&PolicyOverrides::default()),
+            Dialect::Wazo => self.settings.overlaid(&self.settings.wazo),
+        }
+    }
+
+    /// Each key's effective value (as written in TOML) and the table it came from.
+    pub fn explain(
+        &self,
+        dialect: Dialect,
+        client_id: Option<&str>,
+    ) -> Vec<(&'static str, String, Source)> {
+        let client = client_id.and_then(|id| self.settings.clients.get(id).map(|o| (id, o)));
+        let wazo = (dialect == Dialect::Wazo).then_some(&self.settings.wazo);
+        let pick = |get: &dyn Fn(&PolicyOverrides) -> Option<String>, global: String| {
+            if let Some((id, o)) = client {
+                if let Some(v) = get(o) {
+                    return (v, Source::Client(id.to_owned()));
+                }
+            }
+            if let Some(v) = wazo.and_then(get) {
+                return (v, Source::Dialect);
+            }
+            (global, Source::Global)
+        };
+        let s = &self.settings;
+        let rows: [(&'static str, (String, Source)); 4] = [
+            (
+                "access_token_ttl",
+                pick(
+                    &|o| o.access_token_ttl.map(|v| v.to_string()),
+                    s.access_token_ttl.to_string(),
+                ),
+            ),
+            (
+                "rotate_refresh_tokens",
+                pick(
+                    &|o| o.rotate_refresh_tokens.map(|v| v.to_string()),
+                    s.rotate_refresh_tokens.to_string(),
+                ),
+            ),
+            (
+                "refresh_token_ttl",
+                pick(
+                    &|o| o.refresh_token_ttl.map(|v| v.to_string()),
+                    s.refresh_token_ttl.to_string(),
+                ),
+            ),
+            (
+                "extend_on_rotation",
+                pick(
+                    &|o| o.extend_on_rotation.map(|v| v.to_string()),
+                    s.extend_on_rotation.to_string(),
+                ),
+            ),
+        ];
+        rows.into_iter().map(|(k, (v, src))| (k, v, src)).collect()
+    }
 }
 
 impl From<&PolicySettings> for Policies {
     fn from(s: &PolicySettings) -> Self {
         Self {
+            settings: s.clone(),
             oauth2: Policy::from(s),
             wazo: Policy::from(&s.overlaid(&s.wazo)),
         }
@@ -181,6 +283,7 @@ mod tests {
             refresh_token_ttl: ttl,
             extend_on_rotation: extend,
             wazo: PolicyOverrides::default(),
+            clients: BTreeMap::new(),
         })
     }
 
@@ -220,22 +323,97 @@ mod tests {
             refresh_token_ttl: 0,
             extend_on_rotation: true,
             wazo: PolicyOverrides::default(),
+            clients: BTreeMap::new(),
         };
         assert_eq!(
             s.validate().map_err(|e| e.0),
-            Err("policy.access_token_ttl")
+            Err("policy.access_token_ttl".to_owned())
         );
         s.access_token_ttl = 1;
         s.refresh_token_ttl = MAX_TTL + 1;
         assert_eq!(
             s.validate().map_err(|e| e.0),
-            Err("policy.refresh_token_ttl")
+            Err("policy.refresh_token_ttl".to_owned())
         );
         s.refresh_token_ttl = 0;
         s.wazo.access_token_ttl = Some(MAX_TTL + 1);
         assert_eq!(
             s.validate().map_err(|e| e.0),
-            Err("policy.wazo.access_token_ttl")
+            Err("policy.wazo.access_token_ttl".to_owned())
+        );
+    }
+
+    /// Each key set at each level: client over dialect over global.
+    #[test]
+    fn resolution_is_client_over_dialect_over_global() {
+        let over = |a, r, t, e| PolicyOverrides {
+            access_token_ttl: a,
+            rotate_refresh_tokens: r,
+            refresh_token_ttl: t,
+            extend_on_rotation: e,
+        };
+        let mut clients = BTreeMap::new();
+        clients.insert(
+            "all".to_owned(),
+            over(Some(60), Some(false), Some(30), Some(false)),
+        );
+        clients.insert("ttl-only".to_owned(), over(None, None, Some(0), None));
+        let s = PolicySettings {
+            access_token_ttl: 3600,
+            rotate_refresh_tokens: true,
+            refresh_token_ttl: 86_400,
+            extend_on_rotation: true,
+            wazo: over(Some(7200), Some(false), None, None),
+            clients,
+        };
+        let p = Policies::from(&s);
+        let policy = |ttl, rotate, refresh: Option<i64>, extend| Policy {
+            access_token_ttl: ttl,
+            rotate_refresh_tokens: rotate,
+            refresh_token_ttl: refresh,
+            extend_on_rotation: extend,
+        };
+        use Dialect::{OAuth2, Wazo};
+        let table = [
+            (OAuth2, None, policy(3600, true, Some(86_400), true)),
+            (
+                OAuth2,
+                Some("unknown"),
+                policy(3600, true, Some(86_400), true),
+            ),
+            (Wazo, None, policy(7200, false, Some(86_400), true)),
+            (OAuth2, Some("all"), policy(60, false, Some(30), false)),
+            (Wazo, Some("all"), policy(60, false, Some(30), false)),
+            (OAuth2, Some("ttl-only"), policy(3600, true, None, true)),
+            (Wazo, Some("ttl-only"), policy(7200, false, None, true)),
+        ];
+        for (dialect, client, expected) in table {
+            assert_eq!(
+                p.resolve(dialect, client),
+                expected,
+                "{dialect:?} {client:?}"
+            );
+        }
+        let explained = p.explain(Wazo, Some("ttl-only"));
+        assert_eq!(
+            explained,
+            vec![
+                ("access_token_ttl", "7200".to_owned(), Source::Dialect),
+                ("rotate_refresh_tokens", "false".to_owned(), Source::Dialect),
+                (
+                    "refresh_token_ttl",
+                    "0".to_owned(),
+                    Source::Client("ttl-only".to_owned())
+                ),
+                ("extend_on_rotation", "true".to_owned(), Source::Global),
+            ]
+        );
+        let mut bad = s.clone();
+        bad.clients
+            .insert("x".to_owned(), over(Some(0), None, None, None));
+        assert_eq!(
+            bad.validate().map_err(|e| e.0),
+            Err("policy.clients.\"x\".access_token_ttl".to_owned())
         );
     }
 
@@ -252,6 +430,7 @@ mod tests {
                 refresh_token_ttl: None,
                 extend_on_rotation: None,
             },
+            clients: BTreeMap::new(),
         };
         let p = Policies::from(&s);
         assert_eq!(p.oauth2.access_token_ttl, 3600);

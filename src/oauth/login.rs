@@ -140,7 +140,11 @@ impl Service {
     fn issue(&self, request: &LoginRequest, resolved: &Resolved) -> Result<Login, Error> {
         let now = self.now_precise();
         let now_s = now.secs();
-        let policy = self.policy_for(Dialect::Wazo);
+        let client_id = match resolved {
+            Resolved::Refresh(_, record) => Some(record.client_id.as_str()),
+            Resolved::Password(_) => request.offline_client_id.as_deref(),
+        };
+        let policy = self.policy_for_client(Dialect::Wazo, client_id);
         let expiration = request.expiration.unwrap_or(policy.access_token_ttl);
         let expires_at = now_s.saturating_add(expiration);
         let options = self.wazo();

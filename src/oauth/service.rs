@@ -122,14 +122,15 @@ impl Service {
         self.clock.now().secs()
     }
 
-    /// The OAuth2 policy in force for a request that starts now.
-    pub fn policy(&self) -> Policy {
-        self.policy.load().oauth2
-    }
-
     /// The policy of `dialect` in force for a request that starts now.
     pub fn policy_for(&self, dialect: Dialect) -> Policy {
         self.policy.load().for_dialect(dialect)
+    }
+
+    /// The policy for a client in `dialect` (its own table over the dialect's over the
+    /// global one) in force for a request that starts now.
+    pub fn policy_for_client(&self, dialect: Dialect, client_id: Option<&str>) -> Policy {
+        self.policy.load().resolve(dialect, client_id)
     }
 
     /// Replaces the policies for requests that start from now on.

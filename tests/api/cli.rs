@@ -400,3 +400,40 @@ fn local_and_utc_times_differ_by_the_zone_offset() {
     assert!(got["utc_issued_at"].as_str().unwrap().ends_with(".000000"));
     assert_eq!((local - utc).num_seconds(), 3600);
 }
+
+/// `tessera policy show` prints each key's effective value and the table it came from.
+#[test]
+fn policy_show_names_where_each_value_comes_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("policy.toml");
+    std::fs::write(
+        &file,
+        "[policy.clients.\"mobile-app\"]\nrefresh_token_ttl = 2592000\n",
+    )
+    .unwrap();
+    let show = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .arg("--config")
+            .arg(&file)
+            .args(["policy", "show"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        show(&["--client", "mobile-app", "--dialect", "wazo"]),
+        "access_token_ttl = 7200  # from [policy.wazo]\n\
+         rotate_refresh_tokens = false  # from [policy.wazo]\n\
+         refresh_token_ttl = 2592000  # from [policy.clients.\"mobile-app\"]\n\
+         extend_on_rotation = true  # from [policy]\n"
+    );
+    assert_eq!(
+        show(&[]),
+        "access_token_ttl = 3600  # from [policy]\n\
+         rotate_refresh_tokens = true  # from [policy]\n\
+         refresh_token_ttl = 86400  # from [policy]\n\
+         extend_on_rotation = true  # from [policy]\n"
+    );
+}

@@ -5,6 +5,7 @@ use crate::domain::{Client, ScopeSet};
 use crate::oauth::grants::IssuedTokens;
 use crate::oauth::issuance::{self, Grantee};
 use crate::oauth::{AuthScheme, Error, Service, scope};
+use crate::policy::Dialect;
 use crate::store::connection;
 
 pub fn exchange(
@@ -19,7 +20,7 @@ pub fn exchange(
     }
     let scopes = scope::grant(requested, client, None)?;
     let now = service.now();
-    let policy = service.policy();
+    let policy = service.policy_for_client(Dialect::OAuth2, Some(&client.id));
     let mut conn = service.store().conn()?;
     connection::write(&mut conn, |conn| {
         let session_id = issuance::new_session(conn, now, &client.id, None)?;

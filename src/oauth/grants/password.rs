@@ -5,6 +5,7 @@ use crate::domain::{Client, GrantType, ScopeSet, Secret};
 use crate::oauth::grants::IssuedTokens;
 use crate::oauth::issuance::{self, Grantee};
 use crate::oauth::{Error, Service, scope};
+use crate::policy::Dialect;
 use crate::store::{connection, users};
 
 pub fn exchange(
@@ -29,7 +30,7 @@ pub fn exchange(
     };
     let scopes = scope::grant(requested, client, Some(&user))?;
     let now = service.now();
-    let policy = service.policy();
+    let policy = service.policy_for_client(Dialect::OAuth2, Some(&client.id));
     let mut conn = service.store().conn()?;
     connection::write(&mut conn, |conn| {
         let session_id = issuance::new_session(conn, now, &client.id, Some(&user))?;

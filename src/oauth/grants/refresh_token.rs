@@ -7,7 +7,7 @@ use crate::domain::{Client, Metadata, ScopeSet, Secret};
 use crate::oauth::grants::IssuedTokens;
 use crate::oauth::issuance::{self, Grantee, OAUTH2};
 use crate::oauth::{Error, RefreshTokenProblem as Problem, Service, scope};
-use crate::policy::Policy;
+use crate::policy::{Dialect, Policy};
 use crate::store::{connection, refresh_tokens, users};
 
 pub fn exchange(
@@ -17,7 +17,7 @@ pub fn exchange(
     requested: Option<&ScopeSet>,
 ) -> Result<IssuedTokens, Error> {
     let now = service.now();
-    let policy = service.policy();
+    let policy = service.policy_for_client(Dialect::OAuth2, Some(&client.id));
     let hash = digest(presented.expose());
     let mut conn = service.store().conn()?;
     connection::write(&mut conn, |conn| {
