@@ -201,10 +201,6 @@ impl Service {
                 user_agent: &request.user_agent,
                 remote_addr: &request.remote_addr,
             };
-            let client_id = request.offline_client_id.as_deref().or(match resolved {
-                Resolved::Refresh(_, record) => Some(record.client_id.as_str()),
-                Resolved::Password(_) => None,
-            });
             let session_id = issuance::open_session(conn, now_s, client_id, Some(user), origin)?;
             // Persistent metadata first, fresh values over it.
             let mut metadata = persistent;
