@@ -40,16 +40,22 @@ pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> 
         .map(|(_, v)| v.as_str())
 }
 
-/// A token as named in a path or header: a UUID in its canonical lower-case form (werkzeug's
-/// converter accepts upper case), anything else as given.
+/// A value as werkzeug's UUID converter reads it: a hyphenated UUID in canonical lower-case
+/// form (upper case is accepted), anything else as given (`me`, OAuth2 tokens).
+pub fn canonical(raw: &str) -> String {
+    match uuid::Uuid::try_parse(raw) {
+        Ok(u) if raw.len() == 36 => u.hyphenated().to_string(),
+        _ => raw.to_owned(),
+    }
+}
+
+/// A token as named in a path or header, in [`canonical`] form; empty or absurdly long ones
+/// name nothing.
 pub fn canonical_token(raw: &str) -> Option<Secret> {
     if raw.is_empty() || raw.len() > MAX_TOKEN_LEN {
         return None;
     }
-    match uuid::Uuid::try_parse(raw) {
-        Ok(u) if raw.len() == 36 => Some(Secret::new(u.hyphenated().to_string())),
-        _ => Some(Secret::new(raw)),
-    }
+    Some(Secret::new(canonical(raw)))
 }
 
 /// A path value as an ACL segment: every `.` becomes `_` (xivo `_required_acl`).

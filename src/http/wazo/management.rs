@@ -15,7 +15,7 @@ use crate::store::{Listing, Page};
 
 use super::error::{ApiContext, ApiError};
 use super::wire::{Py, utc_iso_offset};
-use super::{acl_segment, canonical_token, param, query};
+use super::{acl_segment, canonical, canonical_token, param, query};
 
 /// The token of the request (`X-Auth-Token`, else `Authorization: Bearer`) as given.
 fn presented_token(req: &HttpRequest) -> String {
@@ -195,14 +195,6 @@ async fn list_param_error(
     }
 }
 
-/// A user in a path: `me` stays `me`; a UUID is made canonical.
-fn user_in_path(raw: &str) -> String {
-    match uuid::Uuid::try_parse(raw) {
-        Ok(u) if raw.len() == 36 => u.hyphenated().to_string(),
-        _ => raw.to_owned(),
-    }
-}
-
 fn resolve_user(principal: &Principal, user: &str) -> Result<String, Error> {
     if user == "me" {
         principal
@@ -263,7 +255,7 @@ pub async fn list_user_tokens(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let user = user_in_path(&path.into_inner());
+    let user = canonical(&path.into_inner());
     let required = format!("auth.users.{}.tokens.read", acl_segment(&user));
     let params = query(&req);
     let q = match refresh_token_query(&params, Target::Tenant { recurse: true }) {
@@ -288,7 +280,7 @@ pub async fn delete_user_token(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let (user, client_id) = path.into_inner();
-    let user = user_in_path(&user);
+    let user = canonical(&user);
     let required = format!(
         "auth.users.{}.tokens.{}.delete",
         acl_segment(&user),
@@ -336,7 +328,7 @@ pub async fn delete_session(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let session = user_in_path(&path.into_inner());
+    let session = canonical(&path.into_inner());
     let required = format!("auth.sessions.{}.delete", acl_segment(&session));
     match guarded(&req, &state, required, move |s, p| {
         s.delete_session(p, &Target::Tenant { recurse: true }, &session)
@@ -354,7 +346,7 @@ pub async fn list_user_sessions(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let user = user_in_path(&path.into_inner());
+    let user = canonical(&path.into_inner());
     let required = format!("auth.users.{}.sessions.read", acl_segment(&user));
     let params = query(&req);
     let page = match session_params(&params) {
@@ -378,8 +370,8 @@ pub async fn delete_user_session(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let (user, session) = path.into_inner();
-    let user = user_in_path(&user);
-    let session = user_in_path(&session);
+    let user = canonical(&user);
+    let session = canonical(&session);
     let required = format!(
         "auth.users.{}.sessions.{}.delete",
         acl_segment(&user),
