@@ -2,7 +2,9 @@
 //! digests compared in constant time, HMAC derivation from the server secret. Nothing here knows
 //! about HTTP or storage.
 pub mod derive;
+pub mod jwt;
 pub mod password;
+pub mod seal;
 pub mod token;
 
 /// A failure of a primitive that should never fail in practice (bad parameters, no entropy).

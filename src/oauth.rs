@@ -11,6 +11,7 @@ pub mod issuance;
 pub mod login;
 pub mod management;
 pub mod revocation;
+pub mod rotation;
 pub mod scope;
 pub mod service;
 pub mod validation;

@@ -83,8 +83,11 @@ pub enum RefreshTokenProblem {
     Unknown,
     Expired,
     Revoked,
-    /// Already used under rotation (or lost a concurrent refresh).
+    /// Already used under rotation (or lost a concurrent refresh), reuse detection off.
     Consumed,
+    /// Already used under rotation and presented again outside the grace: its family was
+    /// revoked.
+    Reused,
     /// Issued to another client (RFC 6749 §10.4).
     OtherClient,
     /// Its user was disabled or deleted.

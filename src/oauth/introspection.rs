@@ -3,9 +3,10 @@
 //! Anything unknown, expired, revoked or not the caller's is `{"active": false}` (§2.2).
 use crate::crypto::token::digest;
 use crate::domain::{ScopeSet, Secret};
+use crate::oauth::issuance::WAZO;
 use crate::oauth::service::{Authorized, Caller};
 use crate::oauth::{AuthScheme, ClientCredentials, Error, Service};
-use crate::policy::Policy;
+use crate::policy::{Dialect, Policy};
 use crate::store::{refresh_tokens, tokens, users};
 
 pub use crate::oauth::revocation::TokenTypeHint;
@@ -56,9 +57,17 @@ impl Service {
         for look_at_refresh in [refresh_first, !refresh_first] {
             found = if look_at_refresh {
                 refresh_tokens::find_by_hash(&mut conn, &hash)?.map(|t| {
+                    // The deadline the policy in force gives it (expiry, idle, family age).
+                    let dialect = if t.dialect == WAZO {
+                        Dialect::Wazo
+                    } else {
+                        Dialect::OAuth2
+                    };
+                    let policy = self.policy_for_client(dialect, Some(&t.client_id));
+                    let deadline = policy.refresh_deadline(t.times());
                     let live = t.revoked_at.is_none()
                         && t.consumed_at.is_none()
-                        && Policy::is_live(t.expires_at, now);
+                        && Policy::is_live(deadline, now);
                     (
                         live,
                         TokenTypeHint::RefreshToken,
@@ -66,7 +75,7 @@ impl Service {
                         t.user_id,
                         t.scopes,
                         t.issued_at,
-                        t.expires_at,
+                        deadline,
                     )
                 })
             } else {

@@ -201,6 +201,8 @@ fn first_of_family(
         revoked_at: None,
         mobile: false,
         metadata: Metadata::new(),
+        retry_answer: None,
+        retry_count: 0,
     }
 }
 
@@ -256,12 +258,18 @@ pub fn rotate_refresh_token(
         scopes: parent.scopes.clone(),
         issued_at: now,
         family_issued_at: parent.family_issued_at,
-        expires_at: policy.rotated_refresh_token_expiry(now, parent.expires_at),
+        expires_at: policy.rotated_refresh_token_expiry(
+            now,
+            parent.expires_at,
+            parent.family_issued_at,
+        ),
         last_used_at: None,
         consumed_at: None,
         revoked_at: None,
         mobile: parent.mobile,
         metadata: parent.metadata.clone(),
+        retry_answer: None,
+        retry_count: 0,
     };
     let token = if record.dialect == WAZO {
         wazo_refresh_value(secret, &record)

@@ -14,7 +14,7 @@ use crate::crypto::password::verify_password;
 use crate::crypto::token::{digest, digest_matches};
 use crate::domain::{Metadata, Secret, User};
 use crate::oauth::issuance::{self, Grantee, Origin, WAZO};
-use crate::oauth::{Error, RefreshTokenProblem as Problem, Service};
+use crate::oauth::{Error, RefreshTokenProblem as Problem, Service, rotation};
 use crate::policy::{Dialect, Policy};
 use crate::store::refresh_tokens::RefreshTokenRecord;
 use crate::store::{DbConnection, connection, refresh_tokens, sessions, users};
@@ -76,6 +76,8 @@ pub struct Login {
 enum Resolved {
     Password(User),
     Refresh(User, Box<RefreshTokenRecord>),
+    /// A refresh token that rotation already consumed.
+    Replayed(Box<RefreshTokenRecord>),
 }
 
 impl Service {
@@ -102,12 +104,64 @@ impl Service {
             }
             LoginCredentials::None => return Err(Error::InvalidUserCredentials),
         };
-        // A concurrent offline login may insert the same (user, client id) first; the loser
-        // retries once and then finds that token.
+        // A concurrent offline login may insert the same (user, client id) first, or a
+        // concurrent refresh may consume the same rotating refresh token: the loser resolves
+        // its credentials again once (a refresh token is then a replay) and retries.
+        let resolved = match resolved {
+            Resolved::Replayed(record) => return self.replay(*record, &request),
+            other => other,
+        };
         match self.issue(&request, &resolved) {
-            Err(Error::Conflict) => self.issue(&request, &resolved),
+            Err(Error::Conflict) => match &request.credentials {
+                LoginCredentials::RefreshToken { token, client_id } => {
+                    let again = {
+                        let mut conn = self.store().conn()?;
+                        self.resolve_refresh(&mut conn, token, client_id)?
+                    };
+                    match again {
+                        Resolved::Replayed(record) => self.replay(*record, &request),
+                        again => self.issue(&request, &again),
+                    }
+                }
+                _ => self.issue(&request, &resolved),
+            },
             other => other,
         }
+    }
+
+    /// A rotated-out Wazo refresh token presented again: the same answer within the grace
+    /// rules, else its family is revoked (`oauth::rotation`).
+    fn replay(&self, record: RefreshTokenRecord, request: &LoginRequest) -> Result<Login, Error> {
+        let LoginCredentials::RefreshToken { token, .. } = &request.credentials else {
+            return Err(Error::InvalidUserCredentials);
+        };
+        let now = self.now();
+        let policy = self.policy_for_client(Dialect::Wazo, Some(&record.client_id));
+        let answer = {
+            let mut conn = self.store().conn()?;
+            connection::write(&mut conn, |conn| {
+                rotation::retry(conn, &policy, &record, token, now)
+            })?
+        };
+        let Some(answer) = answer else {
+            rotation::revoke_reused_family(self, &record, policy.reuse_detection)?;
+            return Err(Error::InvalidRefreshToken(if policy.reuse_detection {
+                Problem::Reused
+            } else {
+                Problem::Consumed
+            }));
+        };
+        let view = self
+            .validate(&Secret::new(answer.access_token), None, None)
+            .map_err(|e| match e {
+                Error::NoSuchToken => Error::InvalidRefreshToken(Problem::Revoked),
+                other => other,
+            })?;
+        Ok(Login {
+            token: view,
+            refresh_token: Some(Secret::new(answer.refresh_token)),
+            sessions_revoked: 0,
+        })
     }
 
     fn resolve_refresh(
@@ -120,10 +174,14 @@ impl Service {
         let record = refresh_tokens::find_by_hash(conn, &digest(token.expose()))?
             .filter(|t| t.dialect == WAZO && t.client_id == client_id)
             .ok_or(Error::InvalidRefreshToken(Problem::Unknown))?;
-        if record.revoked_at.is_some() || record.consumed_at.is_some() {
+        if record.revoked_at.is_some() {
             return Err(Error::InvalidRefreshToken(Problem::Revoked));
         }
-        if !Policy::is_live(record.expires_at, now) {
+        if record.consumed_at.is_some() {
+            return Ok(Resolved::Replayed(Box::new(record)));
+        }
+        let policy = self.policy_for_client(Dialect::Wazo, Some(&record.client_id));
+        if !policy.refresh_usable(record.times(), now) {
             return Err(Error::InvalidRefreshToken(Problem::Expired));
         }
         let user = match &record.user_id {
@@ -141,7 +199,9 @@ impl Service {
         let now = self.now_precise();
         let now_s = now.secs();
         let client_id = match resolved {
-            Resolved::Refresh(_, record) => Some(record.client_id.as_str()),
+            Resolved::Refresh(_, record) | Resolved::Replayed(record) => {
+                Some(record.client_id.as_str())
+            }
             Resolved::Password(_) => request.offline_client_id.as_deref(),
         };
         let policy = self.policy_for_client(Dialect::Wazo, client_id);
@@ -150,6 +210,7 @@ impl Service {
         let options = self.wazo();
         let user = match resolved {
             Resolved::Password(user) | Resolved::Refresh(user, _) => user,
+            Resolved::Replayed(_) => return Err(Error::InvalidRefreshToken(Problem::Consumed)),
         };
         let mut conn = self.store().conn()?;
         connection::write(&mut conn, |conn| {
@@ -164,7 +225,8 @@ impl Service {
                 Resolved::Refresh(_, record) => {
                     let next = if policy.rotate_refresh_tokens {
                         if !refresh_tokens::consume(conn, &record.id, now_s)? {
-                            return Err(Error::InvalidRefreshToken(Problem::Consumed));
+                            // Consumed by a concurrent refresh: resolved again as a replay.
+                            return Err(Error::Conflict);
                         }
                         Some(issuance::rotate_refresh_token(
                             conn,
@@ -185,6 +247,7 @@ impl Service {
                         record.metadata.clone(),
                     )
                 }
+                Resolved::Replayed(_) => return Err(Error::InvalidRefreshToken(Problem::Consumed)),
                 Resolved::Password(user) => match &request.offline_client_id {
                     Some(client_id) => {
                         let (record, revoked) =
@@ -220,6 +283,14 @@ impl Service {
             };
             let access =
                 issuance::mint_access_token(conn, now_s, Dialect::Wazo, expires_at, to, &acl)?;
+            if let (
+                Resolved::Refresh(_, record),
+                LoginCredentials::RefreshToken { token, .. },
+                Some(next),
+            ) = (resolved, &request.credentials, &refresh_token)
+            {
+                rotation::keep_for_retry(conn, &policy, record, token, &access.token, next)?;
+            }
             Ok(Login {
                 token: TokenView {
                     token: access.token,
@@ -259,7 +330,9 @@ impl Service {
         let mut purge: Vec<String> = Vec::new();
         match existing {
             Some(record) if mobile => purge.push(record.family_id),
-            Some(record) if Policy::is_live(record.expires_at, now) && self.derivable(&record) => {
+            Some(record)
+                if policy.refresh_usable(record.times(), now) && self.derivable(&record) =>
+            {
                 return Ok((record, 0));
             }
             // Expired, or minted under another server secret (its value cannot be derived

@@ -9,6 +9,7 @@ use super::{
     object_to_json,
 };
 use crate::domain::Metadata;
+use crate::policy::RefreshTimes;
 
 /// A refresh token as stored; the token itself is never stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +34,22 @@ pub struct RefreshTokenRecord {
     pub mobile: bool,
     /// Persistent metadata merged under every access token minted from it.
     pub metadata: Metadata,
+    /// The sealed answer of the refresh that consumed it (exact retry), base64url.
+    pub retry_answer: Option<String>,
+    /// Retries served from `retry_answer`.
+    pub retry_count: i64,
+}
+
+impl RefreshTokenRecord {
+    /// The times the policy judges it by.
+    pub fn times(&self) -> RefreshTimes {
+        RefreshTimes {
+            issued_at: self.issued_at,
+            family_issued_at: self.family_issued_at,
+            expires_at: self.expires_at,
+            last_used_at: self.last_used_at,
+        }
+    }
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -56,6 +73,8 @@ struct Row {
     revoked_at: Option<i64>,
     mobile: bool,
     metadata: String,
+    retry_answer: Option<String>,
+    retry_count: i64,
 }
 
 impl TryFrom<Row> for RefreshTokenRecord {
@@ -66,6 +85,8 @@ impl TryFrom<Row> for RefreshTokenRecord {
             scopes: list_from_json(&r.scopes)?,
             metadata: object_from_json(&r.metadata)?,
             mobile: r.mobile,
+            retry_answer: r.retry_answer,
+            retry_count: r.retry_count,
             id: r.id,
             hash: r.hash,
             family_id: r.family_id,
@@ -105,6 +126,8 @@ pub fn insert(conn: &mut DbConnection, t: &RefreshTokenRecord) -> Result<(), Sto
         revoked_at: t.revoked_at,
         mobile: t.mobile,
         metadata: object_to_json(&t.metadata),
+        retry_answer: t.retry_answer.clone(),
+        retry_count: t.retry_count,
     };
     diesel::insert_into(refresh_tokens::table)
         .values(&row)
@@ -151,6 +174,41 @@ pub fn touch(conn: &mut DbConnection, id: &str, now: i64) -> Result<bool, StoreE
             .filter(refresh_tokens::revoked_at.is_null()),
     )
     .set(refresh_tokens::last_used_at.eq(now))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// The token that rotation minted from `parent_id`, if any.
+pub fn find_child(
+    conn: &mut DbConnection,
+    parent_id: &str,
+) -> Result<Option<RefreshTokenRecord>, StoreError> {
+    refresh_tokens::table
+        .filter(refresh_tokens::parent_id.eq(parent_id))
+        .select(Row::as_select())
+        .first(conn)
+        .optional()?
+        .map(RefreshTokenRecord::try_from)
+        .transpose()
+}
+
+/// Stores the sealed answer of the refresh that consumed `id`.
+pub fn set_retry_answer(conn: &mut DbConnection, id: &str, sealed: &str) -> Result<(), StoreError> {
+    diesel::update(refresh_tokens::table.find(id))
+        .set(refresh_tokens::retry_answer.eq(sealed))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Counts one retry served from `id`'s answer; false once `max` retries were served.
+pub fn claim_retry(conn: &mut DbConnection, id: &str, max: i64) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        refresh_tokens::table
+            .find(id)
+            .filter(refresh_tokens::retry_answer.is_not_null())
+            .filter(refresh_tokens::retry_count.lt(max)),
+    )
+    .set(refresh_tokens::retry_count.eq(refresh_tokens::retry_count + 1))
     .execute(conn)?;
     Ok(n == 1)
 }

@@ -60,6 +60,8 @@ diesel::table! {
         revoked_at -> Nullable<BigInt>,
         mobile -> Bool,
         metadata -> Text,
+        retry_answer -> Nullable<Text>,
+        retry_count -> BigInt,
     }
 }
 

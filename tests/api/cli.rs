@@ -167,7 +167,7 @@ fn the_readme_curl_commands_work_as_printed() {
     let stdout = run_readme_section("## Try it with curl", &["/token", "/revoke"]);
     for expected in [
         "\"scope\":\"PRODUCTION\"",
-        "Refresh token was already used.",
+        "Refresh token was already used; every token of its grant is revoked.\"}{",
         "\"active\":true",
         "{\"active\":false}",
         "HTTP/1.1 200 OK",
@@ -408,7 +408,7 @@ fn policy_show_names_where_each_value_comes_from() {
     let file = dir.path().join("policy.toml");
     std::fs::write(
         &file,
-        "[policy.clients.\"mobile-app\"]\nrefresh_token_ttl = 2592000\n",
+        "[policy.clients.\"mobile-app\"]\nrefresh_token_ttl = 2592000\nreuse_grace = 30\n",
     )
     .unwrap();
     let show = |args: &[&str]| {
@@ -427,13 +427,25 @@ fn policy_show_names_where_each_value_comes_from() {
         "access_token_ttl = 7200  # from [policy.wazo]\n\
          rotate_refresh_tokens = false  # from [policy.wazo]\n\
          refresh_token_ttl = 2592000  # from [policy.clients.\"mobile-app\"]\n\
-         extend_on_rotation = true  # from [policy]\n"
+         extend_on_rotation = true  # from [policy]\n\
+         refresh_idle_timeout = 0  # from [policy]\n\
+         refresh_family_max_age = 0  # from [policy]\n\
+         reuse_detection = true  # from [policy]\n\
+         reuse_grace = 30  # from [policy.clients.\"mobile-app\"]\n\
+         reuse_grace_max = 1  # from [policy]\n\
+         token_format = \"opaque\"  # from [policy]\n"
     );
     assert_eq!(
         show(&[]),
         "access_token_ttl = 3600  # from [policy]\n\
          rotate_refresh_tokens = true  # from [policy]\n\
          refresh_token_ttl = 86400  # from [policy]\n\
-         extend_on_rotation = true  # from [policy]\n"
+         extend_on_rotation = true  # from [policy]\n\
+         refresh_idle_timeout = 0  # from [policy]\n\
+         refresh_family_max_age = 0  # from [policy]\n\
+         reuse_detection = true  # from [policy]\n\
+         reuse_grace = 0  # from [policy]\n\
+         reuse_grace_max = 1  # from [policy]\n\
+         token_format = \"opaque\"  # from [policy]\n"
     );
 }

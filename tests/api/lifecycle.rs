@@ -40,6 +40,7 @@ async fn expired_tokens_are_purged_in_batches(db: Db) {
         Purged {
             access_tokens: 6,
             refresh_tokens: 0,
+            retry_answers: 0,
             sessions: 1
         }
     );
@@ -57,6 +58,7 @@ async fn expired_tokens_are_purged_in_batches(db: Db) {
         Purged {
             access_tokens: 1,
             refresh_tokens: 6,
+            retry_answers: 0,
             sessions: 5
         }
     );

@@ -279,7 +279,7 @@ async fn both_dialects_share_one_token_store(db: Db) {
 }
 
 /// `[wazo]` settings show in every token; `[policy.wazo]` rotation makes a refresh return a new
-/// refresh token and retire the old one; `Authorization: Bearer` works like `X-Auth-Token`.
+/// refresh token and retire the old one (replaying it is reuse); `Authorization: Bearer` works like `X-Auth-Token`.
 async fn wazo_settings_and_policy_shape_the_tokens(db: Db) {
     let app = TestApp::spawn_with(
         db,
@@ -342,7 +342,21 @@ async fn wazo_settings_and_policy_shape_the_tokens(db: Db) {
         )
         .await;
     assert_eq!(retry.status(), StatusCode::UNAUTHORIZED);
-    // An offline login now returns the current one.
+    // That replay was reuse (no grace by default): the family is revoked, so the current one
+    // is refused too, and the next offline login starts a new family.
+    let current = app
+        .wazo_post_token(
+            "/0.1/token",
+            None,
+            &json!({"client_id": "app", "refresh_token": second}),
+            &[],
+        )
+        .await;
+    assert_eq!(current.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.wazo_check(str_of(&refreshed["data"], "token")).await,
+        404
+    );
     let again = app
         .wazo_login(
             "grace",
@@ -350,7 +364,8 @@ async fn wazo_settings_and_policy_shape_the_tokens(db: Db) {
             json!({"client_id": "app", "access_type": "offline"}),
         )
         .await;
-    assert_eq!(again["refresh_token"], second.as_str());
+    assert_ne!(again["refresh_token"], second.as_str());
+    assert_ne!(again["refresh_token"], first.as_str());
 
     let resp = app
         .http

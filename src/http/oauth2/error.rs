@@ -132,6 +132,9 @@ fn render(e: &OAuth2Error) -> Rendered {
                 RefreshTokenProblem::Expired => "Refresh token is expired.",
                 RefreshTokenProblem::Revoked => "Refresh token is revoked.",
                 RefreshTokenProblem::Consumed => "Refresh token was already used.",
+                RefreshTokenProblem::Reused => {
+                    "Refresh token was already used; every token of its grant is revoked."
+                }
             };
             r(
                 S::BAD_REQUEST,

@@ -1,14 +1,25 @@
 //! The refresh token grant (RFC 6749 §6). One write transaction: look the token up by digest,
-//! check client binding (§10.4), state and expiry, then either consume it and mint a successor
-//! (rotation on) or record its use (rotation off), and mint an access token. The consuming
-//! update is conditional, so of several concurrent refreshes exactly one wins.
+//! check client binding (§10.4), state and the policy's deadlines (expiry, idle timeout, family
+//! max age), then either consume it and mint a successor (rotation on) or record its use
+//! (rotation off), and mint an access token. The consuming update is conditional, so of several
+//! concurrent refreshes exactly one wins; the others are replays of a consumed token, which are
+//! exact retries or reuse (`oauth::rotation`).
 use crate::crypto::token::digest;
 use crate::domain::{Client, Metadata, ScopeSet, Secret};
 use crate::oauth::grants::IssuedTokens;
 use crate::oauth::issuance::{self, Grantee, OAUTH2};
+use crate::oauth::rotation::{self, RetryAnswer};
 use crate::oauth::{Error, RefreshTokenProblem as Problem, Service, scope};
 use crate::policy::{Dialect, Policy};
-use crate::store::{connection, refresh_tokens, users};
+use crate::store::refresh_tokens::RefreshTokenRecord;
+use crate::store::{DbConnection, connection, refresh_tokens, tokens, users};
+
+/// How the write transaction ended.
+enum Outcome {
+    Issued(IssuedTokens),
+    /// A consumed token was replayed outside the grace rules: revoke its family.
+    Reused(Box<RefreshTokenRecord>),
+}
 
 pub fn exchange(
     service: &Service,
@@ -20,9 +31,9 @@ pub fn exchange(
     let policy = service.policy_for_client(Dialect::OAuth2, Some(&client.id));
     let hash = digest(presented.expose());
     let mut conn = service.store().conn()?;
-    connection::write(&mut conn, |conn| {
+    let outcome = connection::write(&mut conn, |conn| {
         let invalid = |p| Error::InvalidRefreshToken(p);
-        let current = refresh_tokens::find_by_hash(conn, &hash)?
+        let mut current = refresh_tokens::find_by_hash(conn, &hash)?
             .filter(|t| t.dialect == OAUTH2)
             .ok_or(invalid(Problem::Unknown))?;
         if current.client_id != client.id {
@@ -32,9 +43,9 @@ pub fn exchange(
             return Err(invalid(Problem::Revoked));
         }
         if current.consumed_at.is_some() {
-            return Err(invalid(Problem::Consumed));
+            return replay(conn, &policy, current, presented, now);
         }
-        if !Policy::is_live(current.expires_at, now) {
+        if !policy.refresh_usable(current.times(), now) {
             return Err(invalid(Problem::Expired));
         }
         let metadata = match &current.user_id {
@@ -51,12 +62,19 @@ pub fn exchange(
 
         let refresh_token = if policy.rotate_refresh_tokens {
             if !refresh_tokens::consume(conn, &current.id, now)? {
-                return Err(invalid(Problem::Consumed));
+                // A concurrent refresh consumed it first (PostgreSQL; SQLite serialises
+                // writers): this is a replay of a consumed token now.
+                current =
+                    refresh_tokens::find_by_hash(conn, &hash)?.ok_or(invalid(Problem::Unknown))?;
+                if current.consumed_at.is_none() {
+                    return Err(invalid(Problem::Revoked));
+                }
+                return replay(conn, &policy, current, presented, now);
             }
             issuance::rotate_refresh_token(conn, now, &policy, service.secret(), &current)?
         } else {
             if !refresh_tokens::touch(conn, &current.id, now)? {
-                return Err(invalid(Problem::Consumed));
+                return Err(invalid(Problem::Revoked));
             }
             presented.clone()
         };
@@ -72,11 +90,59 @@ pub fn exchange(
             metadata: &metadata,
         };
         let access = issuance::access_token(conn, now, &policy, to, &scopes)?;
-        Ok(IssuedTokens {
+        if policy.rotate_refresh_tokens {
+            rotation::keep_for_retry(
+                conn,
+                &policy,
+                &current,
+                presented,
+                &access.token,
+                &refresh_token,
+            )?;
+        }
+        Ok(Outcome::Issued(IssuedTokens {
             access_token: access.token,
             expires_in: access.expires_at - now,
             refresh_token: Some(refresh_token),
             scope: scopes,
-        })
-    })
+        }))
+    })?;
+    match outcome {
+        Outcome::Issued(tokens) => Ok(tokens),
+        Outcome::Reused(record) => {
+            rotation::revoke_reused_family(service, &record, policy.reuse_detection)?;
+            Err(Error::InvalidRefreshToken(if policy.reuse_detection {
+                Problem::Reused
+            } else {
+                Problem::Consumed
+            }))
+        }
+    }
+}
+
+/// A consumed token presented again: the sealed answer inside the grace rules, else reuse.
+fn replay(
+    conn: &mut DbConnection,
+    policy: &Policy,
+    record: RefreshTokenRecord,
+    presented: &Secret,
+    now: i64,
+) -> Result<Outcome, Error> {
+    let Some(answer) = rotation::retry(conn, policy, &record, presented, now)? else {
+        return Ok(Outcome::Reused(Box::new(record)));
+    };
+    let RetryAnswer {
+        access_token,
+        refresh_token,
+    } = answer;
+    // The access token of the first answer, unless it was revoked or expired since.
+    let access = tokens::find(conn, &digest(&access_token))?
+        .filter(|t| t.is_active(now))
+        .ok_or(Error::InvalidRefreshToken(Problem::Revoked))?;
+    Ok(Outcome::Issued(IssuedTokens {
+        access_token: Secret::new(access_token),
+        expires_in: access.expires_at - now,
+        refresh_token: Some(Secret::new(refresh_token)),
+        scope: ScopeSet::from_list(access.scopes),
+    }))
 }
