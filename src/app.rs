@@ -18,8 +18,9 @@ use crate::crypto::{password, token};
 use crate::domain::{Client, GrantType, Secret, User};
 use crate::http::{AppState, redact_path, routes};
 use crate::oauth::Service;
-use crate::oauth::service::WazoOptions;
+use crate::oauth::service::{JwtOptions, WazoOptions};
 use crate::policy::Policies;
+use crate::reload::{ConfigSource, Reloader, spawn_watcher};
 use crate::store::connection::PoolOptions;
 use crate::store::{Store, StoreError, cleanup, clients, connection, migrations, users};
 
@@ -175,6 +176,7 @@ pub struct Application {
     port: u16,
     server: Server,
     service: Arc<Service>,
+    settings: Settings,
     initial_credentials: Option<InitialCredentials>,
 }
 
@@ -206,7 +208,20 @@ impl Application {
                 default_user_acl: settings.wazo.default_user_acl.clone(),
                 max_user_concurrent_sessions: i64::from(settings.wazo.max_user_concurrent_sessions),
             },
+            JwtOptions {
+                key_file: settings.jwt_key_path(),
+                issuer: settings.issuer(),
+                audience: settings.jwt_audience(),
+            },
         ));
+        {
+            let service = Arc::clone(&service);
+            let policies = Policies::from(&settings.policy);
+            web::block(move || service.prepare_jwt_key(&policies))
+                .await
+                .map_err(|e| StartError::Other(e.to_string()))?
+                .map_err(StartError::Other)?;
+        }
         let state = AppState {
             service: Arc::clone(&service),
             issuer: settings.issuer(),
@@ -253,6 +268,7 @@ impl Application {
             port,
             server,
             service,
+            settings: settings.clone(),
             initial_credentials,
         })
     }
@@ -267,6 +283,15 @@ impl Application {
 
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
+    }
+
+    /// Reloads the policy from `source` (the layers these settings were loaded from) on SIGHUP
+    /// and, every `[server] config_watch_ms`, when the file's contents change. SIGHUP no
+    /// longer terminates the process once this returns.
+    pub fn watch_config(&self, source: ConfigSource) {
+        let interval = Duration::from_millis(self.settings.server.config_watch_ms);
+        let reloader = Reloader::new(self.service(), source, self.settings.clone());
+        spawn_watcher(reloader, interval);
     }
 
     /// The credentials created if this start found an empty database.

@@ -19,6 +19,7 @@ use crate::app::{Application, open_store};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::policy::{Dialect, Policies};
+use crate::reload::ConfigSource;
 use crate::store::migrations;
 
 #[derive(Debug, Parser)]
@@ -104,7 +105,7 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     init_logger(&settings);
     let result = match command {
-        Command::Serve => serve(&settings),
+        Command::Serve => serve(&settings, ConfigSource::from_process(cli.config)),
         Command::Migrate => migrate(&settings),
         Command::Config(_) => Ok(()),
         Command::User(c) => user::run(&settings, c),
@@ -132,7 +133,8 @@ fn init_logger(settings: &Settings) {
         .try_init();
 }
 
-fn serve(settings: &Settings) -> CliResult {
+/// Serves until stopped; `source` is where `settings` came from, re-read on a policy reload.
+fn serve(settings: &Settings, source: ConfigSource) -> CliResult {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -141,6 +143,7 @@ fn serve(settings: &Settings) -> CliResult {
         let mut app = Application::build(settings, Arc::new(SystemClock))
             .await
             .map_err(|e| e.to_string())?;
+        app.watch_config(source);
         if let Some(creds) = app.take_initial_credentials() {
             // Printed once, on stdout (never through the logger), and kept in a 0600 file.
             println!(

@@ -29,6 +29,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub policy: PolicySettings,
     pub wazo: WazoSettings,
+    pub jwt: JwtSettings,
     pub log: LogSettings,
 }
 
@@ -42,6 +43,19 @@ pub struct ServerSettings {
     pub data_dir: PathBuf,
     /// The server secret (Wazo refresh-token derivation); empty = `<data_dir>/server.secret`.
     pub secret_file: PathBuf,
+    /// Milliseconds between checks of the configuration file for a changed policy; 0 = off
+    /// (SIGHUP still reloads).
+    pub config_watch_ms: u64,
+}
+
+/// The `[jwt]` table: JWT access tokens (`token_format = "jwt"`, RFC 9068).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSettings {
+    /// PKCS#8 PEM file of the RS256 signing key; empty = `<data_dir>/jwt-signing-key.pem`.
+    pub key_file: PathBuf,
+    /// The `aud` claim; empty = the issuer.
+    pub audience: String,
 }
 
 /// The `[wazo]` table: what wazo-auth reads from its own configuration.
@@ -201,6 +215,24 @@ impl Settings {
             self.server.data_dir.join("server.secret")
         } else {
             self.server.secret_file.clone()
+        }
+    }
+
+    /// The JWT signing key file.
+    pub fn jwt_key_path(&self) -> PathBuf {
+        if self.jwt.key_file.as_os_str().is_empty() {
+            self.server.data_dir.join("jwt-signing-key.pem")
+        } else {
+            self.jwt.key_file.clone()
+        }
+    }
+
+    /// The `aud` of JWT access tokens.
+    pub fn jwt_audience(&self) -> String {
+        if self.jwt.audience.is_empty() {
+            self.issuer()
+        } else {
+            self.jwt.audience.clone()
         }
     }
 

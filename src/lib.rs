@@ -17,4 +17,5 @@ pub mod domain;
 pub mod http;
 pub mod oauth;
 pub mod policy;
+pub mod reload;
 pub mod store;

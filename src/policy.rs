@@ -243,6 +243,18 @@ impl Policies {
         }
     }
 
+    /// Whether any table, resolved in any dialect, mints JWT access tokens (the signing key
+    /// must then be loaded).
+    pub fn uses_jwt(&self) -> bool {
+        let jwt = |p: Policy| p.token_format == TokenFormat::Jwt;
+        jwt(self.oauth2)
+            || jwt(self.wazo)
+            || self.settings.clients.keys().any(|id| {
+                jwt(self.resolve(Dialect::OAuth2, Some(id)))
+                    || jwt(self.resolve(Dialect::Wazo, Some(id)))
+            })
+    }
+
     /// The policy for `client_id` in `dialect`: client over dialect over global.
     pub fn resolve(&self, dialect: Dialect, client_id: Option<&str>) -> Policy {
         match client_id.and_then(|id| self.settings.clients.get(id)) {

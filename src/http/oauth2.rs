@@ -2,6 +2,7 @@
 //! RFC 8414 metadata, with WSO2's behaviour where the RFCs leave room.
 pub mod error;
 pub mod introspect;
+pub mod jwks;
 pub mod metadata;
 pub mod revoke;
 pub mod token;

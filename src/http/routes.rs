@@ -1,7 +1,7 @@
 //! The one place that lists every path. A known path called with another method answers 405.
 use actix_web::web;
 
-use super::oauth2::{introspect, metadata, revoke, token};
+use super::oauth2::{introspect, jwks, metadata, revoke, token};
 use super::wazo;
 
 /// The prefixes of the Wazo dialect: behind Wazo's nginx, and wazo-auth's own.
@@ -12,6 +12,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource(["/oauth2/token", "/token"]).route(web::post().to(token::token)))
         .service(web::resource(["/oauth2/revoke", "/revoke"]).route(web::post().to(revoke::revoke)))
         .service(web::resource("/oauth2/introspect").route(web::post().to(introspect::introspect)))
+        .service(web::resource("/oauth2/jwks").route(web::get().to(jwks::jwks)))
         .service(
             web::resource("/.well-known/oauth-authorization-server")
                 .route(web::get().to(metadata::metadata)),

@@ -12,7 +12,7 @@ use crate::domain::Secret;
 use crate::http::params::decode_component;
 
 /// Longest token accepted in a path or header; longer ones are simply unknown.
-const MAX_TOKEN_LEN: usize = 1024;
+const MAX_TOKEN_LEN: usize = crate::crypto::jwt::MAX_TOKEN_BYTES;
 
 /// The query parameters, decoded; the first occurrence of a name wins (Flask's `args.get`).
 /// Undecodable parameters are dropped.

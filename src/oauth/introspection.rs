@@ -79,7 +79,12 @@ impl Service {
                     )
                 })
             } else {
-                tokens::find(&mut conn, &hash)?.map(|t| {
+                let key = self.access_token_key(request.token.expose());
+                let record = match key {
+                    Some(key) => tokens::find(&mut conn, &key)?,
+                    None => None,
+                };
+                record.map(|t| {
                     (
                         t.is_active(now),
                         TokenTypeHint::AccessToken,

@@ -9,6 +9,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::crypto::derive::ServerSecret;
+use crate::crypto::jwt::{AccessClaims, JwtSigner};
 use crate::crypto::token::{digest, new_token};
 use crate::domain::{Metadata, ScopeSet, Secret, User};
 use crate::oauth::Error;
@@ -105,11 +106,29 @@ pub struct Grantee<'a> {
     pub metadata: &'a Metadata,
 }
 
+/// How access tokens are minted: opaque, or RFC 9068 JWTs.
+#[derive(Debug, Clone, Copy)]
+pub enum AccessFormat<'a> {
+    Opaque,
+    Jwt {
+        signer: &'a JwtSigner,
+        issuer: &'a str,
+        audience: &'a str,
+    },
+}
+
+/// The row key of a JWT access token: the digest of its `jti`, in a namespace no opaque token
+/// can reach (a presented opaque token containing `:` is never looked up).
+pub fn jwt_row_key(jti: &str) -> String {
+    digest(&format!("jwt:{jti}"))
+}
+
 /// Mints an OAuth2 access token with the policy's lifetime.
 pub fn access_token(
     conn: &mut DbConnection,
     now: i64,
     policy: &Policy,
+    format: AccessFormat<'_>,
     to: Grantee<'_>,
     scopes: &ScopeSet,
 ) -> Result<MintedAccessToken, Error> {
@@ -117,29 +136,61 @@ pub fn access_token(
         conn,
         now,
         Dialect::OAuth2,
+        format,
         policy.access_token_expiry(now),
         to,
         &scopes.to_vec(),
     )
 }
 
-/// Mints an access token of `dialect` that expires at `expires_at`.
+/// Mints an access token of `dialect` in `format` that expires at `expires_at`.
 pub fn mint_access_token(
     conn: &mut DbConnection,
     now: i64,
     dialect: Dialect,
+    format: AccessFormat<'_>,
     expires_at: i64,
     to: Grantee<'_>,
     scopes: &[String],
 ) -> Result<MintedAccessToken, Error> {
-    let token = match dialect {
-        Dialect::OAuth2 => new_token(),
-        Dialect::Wazo => Secret::new(Uuid::new_v4().to_string()),
+    let (token, hash) = match (format, dialect) {
+        (
+            AccessFormat::Jwt {
+                signer,
+                issuer,
+                audience,
+            },
+            _,
+        ) => {
+            let jti = Uuid::new_v4().to_string();
+            let token = signer.sign(&AccessClaims {
+                iss: issuer,
+                // RFC 9068 §2.2: the client itself when no resource owner is involved.
+                sub: to.user_id.unwrap_or(to.client_id),
+                aud: audience,
+                client_id: to.client_id,
+                scope: &scopes.join(" "),
+                iat: now,
+                exp: expires_at,
+                jti: &jti,
+            });
+            (token, jwt_row_key(&jti))
+        }
+        (AccessFormat::Opaque, Dialect::OAuth2) => {
+            let token = new_token();
+            let hash = digest(token.expose());
+            (token, hash)
+        }
+        (AccessFormat::Opaque, Dialect::Wazo) => {
+            let token = Secret::new(Uuid::new_v4().to_string());
+            let hash = digest(token.expose());
+            (token, hash)
+        }
     };
     tokens::insert(
         conn,
         &AccessTokenRecord {
-            hash: digest(token.expose()),
+            hash,
             session_id: to.session_id.to_owned(),
             user_id: to.user_id.map(str::to_owned),
             // A Wazo online login names no client.

@@ -212,6 +212,7 @@ impl Service {
             Resolved::Password(user) | Resolved::Refresh(user, _) => user,
             Resolved::Replayed(_) => return Err(Error::InvalidRefreshToken(Problem::Consumed)),
         };
+        let format = self.access_format(&policy)?;
         let mut conn = self.store().conn()?;
         connection::write(&mut conn, |conn| {
             if matches!(user.purpose.as_str(), "user" | "external_api")
@@ -281,8 +282,15 @@ impl Service {
                 family_id: family.as_deref(),
                 metadata: &metadata,
             };
-            let access =
-                issuance::mint_access_token(conn, now_s, Dialect::Wazo, expires_at, to, &acl)?;
+            let access = issuance::mint_access_token(
+                conn,
+                now_s,
+                Dialect::Wazo,
+                format,
+                expires_at,
+                to,
+                &acl,
+            )?;
             if let (
                 Resolved::Refresh(_, record),
                 LoginCredentials::RefreshToken { token, .. },

@@ -30,6 +30,8 @@ impl Service {
     pub fn revoke(&self, request: RevokeRequest) -> Result<(), Error> {
         let now = self.now();
         let hash = digest(request.token.expose());
+        // A JWT access token is found through its `jti`.
+        let access_key = self.access_token_key(request.token.expose());
         let mut conn = self.store().conn()?;
         let caller = self.authorize(&mut conn, &request.caller, REVOKE_ACCESS, now)?;
         let owns = |client_id: Option<&str>| match &caller {
@@ -51,12 +53,14 @@ impl Service {
                         tokens::revoke_family(conn, &t.family_id, now)?;
                         return Ok(());
                     }
-                } else if let Some(t) = tokens::find(conn, &hash)? {
-                    if !owns(t.client_id.as_deref()) {
-                        return Err(Error::TokenOfAnotherClient);
+                } else if let Some(key) = &access_key {
+                    if let Some(t) = tokens::find(conn, key)? {
+                        if !owns(t.client_id.as_deref()) {
+                            return Err(Error::TokenOfAnotherClient);
+                        }
+                        tokens::revoke(conn, key, now)?;
+                        return Ok(());
                     }
-                    tokens::revoke(conn, &hash, now)?;
-                    return Ok(());
                 }
             }
             Ok(())

@@ -1,17 +1,20 @@
 //! The entry points the HTTP layer calls: token exchange, revocation, introspection. Holds the
 //! store, the clock and the current policy; reads `now` and the policy once per request.
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
 
 use crate::clock::{Clock, Timestamp};
 use crate::crypto::derive::ServerSecret;
+use crate::crypto::jwt::{self, JwtSigner};
 use crate::crypto::token::digest;
 use crate::domain::{Client, GrantType, ScopeSet, Secret};
 use crate::oauth::acl::{AclContext, is_allowed};
 use crate::oauth::grants::{self, IssuedTokens};
+use crate::oauth::issuance::{AccessFormat, jwt_row_key};
 use crate::oauth::{ClientCredentials, Error, client_auth};
-use crate::policy::{Dialect, Policies, Policy};
+use crate::policy::{Dialect, Policies, Policy, TokenFormat};
 use crate::store::{DbConnection, Store, tokens, users};
 
 /// A token request, parsed at the edge (RFC 6749 §4.3.2, §4.4.2, §6).
@@ -74,6 +77,17 @@ pub struct WazoOptions {
     pub max_user_concurrent_sessions: i64,
 }
 
+/// What JWT access tokens (RFC 9068) carry and where their signing key lives.
+#[derive(Debug, Clone)]
+pub struct JwtOptions {
+    /// PKCS#8 PEM file of the RS256 key, created when first needed (mode 0600).
+    pub key_file: PathBuf,
+    /// `iss`: the issuer identifier.
+    pub issuer: String,
+    /// `aud`: the resource the tokens are meant for.
+    pub audience: String,
+}
+
 /// The use cases, with what they share.
 pub struct Service {
     store: Store,
@@ -81,6 +95,10 @@ pub struct Service {
     policy: ArcSwap<Policies>,
     secret: ServerSecret,
     wazo: WazoOptions,
+    jwt: JwtOptions,
+    /// Loaded at start when the file exists or a policy mints JWTs, else when a reloaded
+    /// policy first does; never replaced while running.
+    jwt_key: OnceLock<JwtSigner>,
 }
 
 impl Service {
@@ -90,6 +108,7 @@ impl Service {
         policy: Policies,
         secret: ServerSecret,
         wazo: WazoOptions,
+        jwt: JwtOptions,
     ) -> Self {
         Self {
             store,
@@ -97,7 +116,63 @@ impl Service {
             policy: ArcSwap::from_pointee(policy),
             secret,
             wazo,
+            jwt,
+            jwt_key: OnceLock::new(),
         }
+    }
+
+    /// Loads the JWT signing key if its file exists or `policies` mint JWTs (creating the
+    /// file then). Blocking: call it at start or from a blocking task.
+    pub fn prepare_jwt_key(&self, policies: &Policies) -> Result<(), String> {
+        if self.jwt_key.get().is_some() || !(policies.uses_jwt() || self.jwt.key_file.exists()) {
+            return Ok(());
+        }
+        let (signer, created) = jwt::load_or_create(&self.jwt.key_file)
+            .map_err(|e| format!("JWT signing key {}: {e}", self.jwt.key_file.display()))?;
+        if created {
+            log::info!(
+                "created the JWT signing key {}",
+                self.jwt.key_file.display()
+            );
+        }
+        // A concurrent caller may have set it first; both read the same file.
+        let _ = self.jwt_key.set(signer);
+        Ok(())
+    }
+
+    /// The JWT signing key, once loaded.
+    pub fn jwt_signer(&self) -> Option<&JwtSigner> {
+        self.jwt_key.get()
+    }
+
+    /// How `policy` wants access tokens minted.
+    pub(crate) fn access_format(&self, policy: &Policy) -> Result<AccessFormat<'_>, Error> {
+        match policy.token_format {
+            TokenFormat::Opaque => Ok(AccessFormat::Opaque),
+            TokenFormat::Jwt => {
+                let signer = self
+                    .jwt_signer()
+                    .ok_or_else(|| Error::Internal("the JWT signing key is not loaded".into()))?;
+                Ok(AccessFormat::Jwt {
+                    signer,
+                    issuer: &self.jwt.issuer,
+                    audience: &self.jwt.audience,
+                })
+            }
+        }
+    }
+
+    /// The row key of a presented access token: the digest of an opaque token, or of the
+    /// `jti` of a JWT whose signature is ours. `None` = it cannot be one of ours (no lookup).
+    pub(crate) fn access_token_key(&self, presented: &str) -> Option<String> {
+        if presented.matches('.').count() == 2 {
+            return self
+                .jwt_signer()
+                .and_then(|signer| signer.verify(presented))
+                .map(|jwt| jwt_row_key(&jwt.jti));
+        }
+        // Opaque tokens are base64url or UUIDs; `jwt:` keys are out of their reach.
+        (!presented.contains(':')).then(|| digest(presented))
     }
 
     pub(crate) fn secret(&self) -> &ServerSecret {
@@ -133,9 +208,12 @@ impl Service {
         self.policy.load().resolve(dialect, client_id)
     }
 
-    /// Replaces the policies for requests that start from now on.
-    pub fn set_policies(&self, policies: Policies) {
+    /// Replaces the policies for requests that start from now on. Refused (the old policies
+    /// stay) if they mint JWTs and the signing key cannot be loaded. Blocking.
+    pub fn set_policies(&self, policies: Policies) -> Result<(), String> {
+        self.prepare_jwt_key(&policies)?;
         self.policy.store(Arc::new(policies));
+        Ok(())
     }
 
     /// Token exchange (RFC 6749 §3.2): authenticate the client, check it may use the grant,
@@ -176,7 +254,10 @@ impl Service {
         match caller {
             Caller::Client(creds) => client_auth::authenticate(conn, creds).map(Authorized::Client),
             Caller::Bearer(token) => {
-                let record = tokens::find(conn, &digest(token.expose()))?
+                let key = self
+                    .access_token_key(token.expose())
+                    .ok_or(Error::InvalidBearerToken)?;
+                let record = tokens::find(conn, &key)?
                     .filter(|t| t.is_active(now))
                     .ok_or(Error::InvalidBearerToken)?;
                 if let Some(user_id) = &record.user_id {

@@ -5,7 +5,6 @@
 //! Order of checks: unknown, expired or revoked → `NoSuchToken`; then the required ACL
 //! (`ScopeDenied`); then the tenant (`TenantDenied`).
 use crate::clock::Timestamp;
-use crate::crypto::token::digest;
 use crate::domain::Secret;
 use crate::oauth::acl::{AclContext, is_allowed};
 use crate::oauth::issuance::WAZO;
@@ -60,7 +59,10 @@ impl Service {
         token: &Secret,
         now: i64,
     ) -> Result<(AccessTokenRecord, SessionRecord), Error> {
-        tokens::find_with_session(conn, &digest(token.expose()))?
+        let key = self
+            .access_token_key(token.expose())
+            .ok_or(Error::NoSuchToken)?;
+        tokens::find_with_session(conn, &key)?
             .filter(|(t, _)| t.is_active(now))
             .ok_or(Error::NoSuchToken)
     }
@@ -153,7 +155,9 @@ impl Service {
     /// is revoked. Unknown tokens are fine.
     pub fn delete_token(&self, token: &Secret) -> Result<(), Error> {
         let now = self.now();
-        let hash = digest(token.expose());
+        let Some(hash) = self.access_token_key(token.expose()) else {
+            return Ok(());
+        };
         let mut conn = self.store().conn()?;
         connection::write(&mut conn, |conn| {
             if let Some(record) = tokens::find(conn, &hash)? {

@@ -433,7 +433,7 @@ fn policy_show_names_where_each_value_comes_from() {
          reuse_detection = true  # from [policy]\n\
          reuse_grace = 30  # from [policy.clients.\"mobile-app\"]\n\
          reuse_grace_max = 1  # from [policy]\n\
-         token_format = \"opaque\"  # from [policy]\n"
+         token_format = \"opaque\"  # from [policy.wazo]\n"
     );
     assert_eq!(
         show(&[]),

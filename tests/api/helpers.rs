@@ -435,3 +435,67 @@ pub fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
         .as_str()
         .unwrap_or_else(|| panic!("{key} missing in {v}"))
 }
+
+/// The environment `test_settings` loads (database, port 0, data dir, …) plus `overrides`.
+pub fn test_env(db: &TestDb, overrides: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        ("TESSERA_DATABASE__URL".into(), db.url.clone()),
+        ("TESSERA_SERVER__BIND".into(), "127.0.0.1:0".into()),
+        (
+            "TESSERA_SERVER__DATA_DIR".into(),
+            db.dir.path().join("data").display().to_string(),
+        ),
+        ("TESSERA_SERVER__WORKERS".into(), "2".into()),
+        ("TESSERA_DATABASE__CLEANUP_INTERVAL".into(), "0".into()),
+    ];
+    env.extend(
+        overrides
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    env
+}
+
+impl TestApp {
+    /// Starts a server configured by a file holding `toml` (in the test's temp dir, see
+    /// [`TestApp::config_file`]) under the test environment plus `overrides`, and watches the
+    /// file for policy reloads as `tessera serve --config FILE` does.
+    pub async fn spawn_with_config_file(db: Db, toml: &str, overrides: &[(&str, &str)]) -> TestApp {
+        let db = Arc::new(TestDb::create(&db));
+        let file = db.dir.path().join("tessera.toml");
+        std::fs::write(&file, toml).expect("write the configuration file");
+        let source = tessera::reload::ConfigSource {
+            file: Some(file),
+            env: test_env(&db, overrides),
+        };
+        let settings = source.load().expect("test settings from the file");
+        let clock = Arc::new(ManualClock::starting_now());
+        let app = Application::build(&settings, clock.clone())
+            .await
+            .expect("server starts");
+        app.watch_config(source);
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        let service = app.service();
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            base,
+            http: reqwest::Client::builder().build().expect("http client"),
+            clock,
+            service,
+            settings,
+            handle,
+            db,
+        }
+    }
+
+    /// The configuration file of a server started by [`TestApp::spawn_with_config_file`].
+    pub fn config_file(&self) -> std::path::PathBuf {
+        self.db.dir.path().join("tessera.toml")
+    }
+
+    /// Rewrites the configuration file in place (truncate, then write, as an editor may).
+    pub fn write_config_file(&self, toml: &str) {
+        std::fs::write(self.config_file(), toml).expect("rewrite the configuration file");
+    }
+}

@@ -13,6 +13,7 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
         "token_endpoint": format!("{issuer}/oauth2/token"),
         "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
         "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
+        "jwks_uri": format!("{issuer}/oauth2/jwks"),
         "grant_types_supported": grants,
         // No authorization endpoint: no response type is supported (RFC 8414 §2 requires the key).
         "response_types_supported": [],

@@ -31,6 +31,7 @@ pub fn exchange(
     let scopes = scope::grant(requested, client, Some(&user))?;
     let now = service.now();
     let policy = service.policy_for_client(Dialect::OAuth2, Some(&client.id));
+    let format = service.access_format(&policy)?;
     let mut conn = service.store().conn()?;
     connection::write(&mut conn, |conn| {
         let session_id = issuance::new_session(conn, now, &client.id, Some(&user))?;
@@ -51,7 +52,7 @@ pub fn exchange(
             None
         };
         to.family_id = refresh.as_ref().map(|(_, family)| family.as_str());
-        let access = issuance::access_token(conn, now, &policy, to, &scopes)?;
+        let access = issuance::access_token(conn, now, &policy, format, to, &scopes)?;
         Ok(IssuedTokens {
             access_token: access.token,
             expires_in: access.expires_at - now,

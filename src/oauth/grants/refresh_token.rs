@@ -30,6 +30,7 @@ pub fn exchange(
     let now = service.now();
     let policy = service.policy_for_client(Dialect::OAuth2, Some(&client.id));
     let hash = digest(presented.expose());
+    let format = service.access_format(&policy)?;
     let mut conn = service.store().conn()?;
     let outcome = connection::write(&mut conn, |conn| {
         let invalid = |p| Error::InvalidRefreshToken(p);
@@ -43,7 +44,7 @@ pub fn exchange(
             return Err(invalid(Problem::Revoked));
         }
         if current.consumed_at.is_some() {
-            return replay(conn, &policy, current, presented, now);
+            return replay(service, conn, &policy, current, presented, now);
         }
         if !policy.refresh_usable(current.times(), now) {
             return Err(invalid(Problem::Expired));
@@ -69,7 +70,7 @@ pub fn exchange(
                 if current.consumed_at.is_none() {
                     return Err(invalid(Problem::Revoked));
                 }
-                return replay(conn, &policy, current, presented, now);
+                return replay(service, conn, &policy, current, presented, now);
             }
             issuance::rotate_refresh_token(conn, now, &policy, service.secret(), &current)?
         } else {
@@ -89,7 +90,7 @@ pub fn exchange(
             family_id: Some(&current.family_id),
             metadata: &metadata,
         };
-        let access = issuance::access_token(conn, now, &policy, to, &scopes)?;
+        let access = issuance::access_token(conn, now, &policy, format, to, &scopes)?;
         if policy.rotate_refresh_tokens {
             rotation::keep_for_retry(
                 conn,
@@ -122,6 +123,7 @@ pub fn exchange(
 
 /// A consumed token presented again: the sealed answer inside the grace rules, else reuse.
 fn replay(
+    service: &Service,
     conn: &mut DbConnection,
     policy: &Policy,
     record: RefreshTokenRecord,
@@ -136,7 +138,10 @@ fn replay(
         refresh_token,
     } = answer;
     // The access token of the first answer, unless it was revoked or expired since.
-    let access = tokens::find(conn, &digest(&access_token))?
+    let key = service
+        .access_token_key(&access_token)
+        .ok_or(Error::InvalidRefreshToken(Problem::Revoked))?;
+    let access = tokens::find(conn, &key)?
         .filter(|t| t.is_active(now))
         .ok_or(Error::InvalidRefreshToken(Problem::Revoked))?;
     Ok(Outcome::Issued(IssuedTokens {
