@@ -2,7 +2,7 @@
 use actix_web::web;
 
 use super::oauth2::{introspect, jwks, metadata, revoke, token};
-use super::wazo;
+use super::{health, wazo};
 
 /// The prefixes of the Wazo dialect: behind Wazo's nginx, and wazo-auth's own.
 pub const WAZO_PREFIXES: [&str; 2] = ["/api/auth/0.1", "/0.1"];
@@ -13,6 +13,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource(["/oauth2/revoke", "/revoke"]).route(web::post().to(revoke::revoke)))
         .service(web::resource("/oauth2/introspect").route(web::post().to(introspect::introspect)))
         .service(web::resource("/oauth2/jwks").route(web::get().to(jwks::jwks)))
+        .service(web::resource("/healthz").route(web::get().to(health::healthz)))
         .service(
             web::resource("/.well-known/oauth-authorization-server")
                 .route(web::get().to(metadata::metadata)),
