@@ -17,7 +17,7 @@ use crate::oauth::issuance::{self, Grantee, Origin, WAZO};
 use crate::oauth::{Error, RefreshTokenProblem as Problem, Service, rotation};
 use crate::policy::{Dialect, Policy};
 use crate::store::refresh_tokens::RefreshTokenRecord;
-use crate::store::{DbConnection, connection, refresh_tokens, sessions, users};
+use crate::store::{DbConnection, connection, refresh_tokens, sessions, tokens, users};
 
 /// How the user proves who they are.
 #[derive(Debug)]
@@ -140,7 +140,18 @@ impl Service {
         let answer = {
             let mut conn = self.store().conn()?;
             connection::write(&mut conn, |conn| {
-                rotation::retry(conn, &policy, &record, token, now)
+                let answer = rotation::retry(conn, &policy, &record, token, now)?;
+                if let Some(answer) = &answer {
+                    // Not counted (rolled back) if its access token was revoked since.
+                    let live = match self.access_token_key(&answer.access_token) {
+                        Some(key) => tokens::find(conn, &key)?.is_some_and(|t| t.is_active(now)),
+                        None => false,
+                    };
+                    if !live {
+                        return Err(Error::InvalidRefreshToken(Problem::Revoked));
+                    }
+                }
+                Ok(answer)
             })?
         };
         let Some(answer) = answer else {
