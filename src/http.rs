@@ -2,6 +2,7 @@
 //! request into a domain request, run one use case in `web::block`, and render the result.
 pub mod body;
 pub mod credentials;
+pub mod health;
 pub mod oauth2;
 pub mod params;
 pub mod routes;
