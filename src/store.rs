@@ -38,8 +38,12 @@ impl From<diesel::result::Error> for StoreError {
         use diesel::result::{DatabaseErrorKind, Error};
         match e {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => StoreError::Conflict,
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
-                StoreError::Unavailable(info.message().to_owned())
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => StoreError::Unavailable(info.message().to_owned()),
+            Error::BrokenTransactionManager => {
+                StoreError::Unavailable("broken transaction manager".to_owned())
             }
             // SQLite's lock still held after busy_timeout: try again later.
             Error::DatabaseError(_, info) if info.message().contains("database is locked") => {

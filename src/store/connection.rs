@@ -149,7 +149,9 @@ impl Store {
             .max_size(size)
             .min_idle(Some(1))
             .connection_timeout(options.timeout)
-            .test_on_check_out(false)
+            // A PostgreSQL restart leaves every pooled connection dead; a `SELECT 1` at
+            // checkout replaces them (one round trip). A SQLite file cannot go away like that.
+            .test_on_check_out(matches!(backend, Backend::Postgres { .. }))
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build(manager)
             .map_err(|e| StoreError::Connect(e.to_string()))?;

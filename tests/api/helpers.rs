@@ -499,3 +499,39 @@ impl TestApp {
         std::fs::write(self.config_file(), toml).expect("rewrite the configuration file");
     }
 }
+
+impl TestApp {
+    /// Another instance on this one's database, data directory (so the same server secret and
+    /// JWT key file) and clock, on its own port, with `overrides` as in [`TestApp::spawn_with`]:
+    /// scale-out as DESIGN.md §10 runs it, stateless instances over one database.
+    pub async fn spawn_peer(&self, overrides: &[(&str, &str)]) -> TestApp {
+        TestApp::start(Arc::clone(&self.db), Arc::clone(&self.clock), overrides).await
+    }
+
+    /// Another instance like [`TestApp::spawn_peer`] that reads and watches the configuration
+    /// file of this one (started by [`TestApp::spawn_with_config_file`]).
+    pub async fn spawn_peer_with_config_file(&self, overrides: &[(&str, &str)]) -> TestApp {
+        let source = tessera::reload::ConfigSource {
+            file: Some(self.config_file()),
+            env: test_env(&self.db, overrides),
+        };
+        let settings = source.load().expect("peer settings from the file");
+        let app = Application::build(&settings, self.clock.clone())
+            .await
+            .expect("peer server starts");
+        app.watch_config(source);
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        let service = app.service();
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            base,
+            http: reqwest::Client::builder().build().expect("http client"),
+            clock: Arc::clone(&self.clock),
+            service,
+            settings,
+            handle,
+            db: Arc::clone(&self.db),
+        }
+    }
+}

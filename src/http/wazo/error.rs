@@ -136,7 +136,12 @@ impl TokenError {
         if let TokenError::Domain(e) = self {
             log_fault(e);
         }
-        HttpResponse::build(self.status_and_reason().0).finish()
+        let status = self.status_and_reason().0;
+        let mut builder = HttpResponse::build(status);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            builder.insert_header((RETRY_AFTER, "1"));
+        }
+        builder.finish()
     }
 }
 
