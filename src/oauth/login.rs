@@ -137,31 +137,31 @@ impl Service {
         };
         let now = self.now();
         let policy = self.policy_for_client(Dialect::Wazo, Some(&record.client_id));
-        let answer = {
-            let mut conn = self.store().conn()?;
-            connection::write(&mut conn, |conn| {
-                let answer = rotation::retry(conn, &policy, &record, token, now)?;
-                if let Some(answer) = &answer {
-                    // Not counted (rolled back) if its access token was revoked since.
-                    let live = match self.access_token_key(&answer.access_token) {
-                        Some(key) => tokens::find(conn, &key)?.is_some_and(|t| t.is_active(now)),
-                        None => false,
-                    };
-                    if !live {
-                        return Err(Error::InvalidRefreshToken(Problem::Revoked));
-                    }
+        let mut conn = self.store().conn()?;
+        let answer = connection::write(&mut conn, |conn| {
+            let answer = rotation::retry(conn, &policy, &record, token, now)?;
+            if let Some(answer) = &answer {
+                // Not counted (rolled back) if its access token was revoked since.
+                let live = match self.access_token_key(&answer.access_token) {
+                    Some(key) => tokens::find(conn, &key)?.is_some_and(|t| t.is_active(now)),
+                    None => false,
+                };
+                if !live {
+                    return Err(Error::InvalidRefreshToken(Problem::Revoked));
                 }
-                Ok(answer)
-            })?
-        };
+            }
+            Ok(answer)
+        })?;
         let Some(answer) = answer else {
-            rotation::revoke_reused_family(self, &record, policy.reuse_detection)?;
+            rotation::revoke_reused_family(self, &mut conn, &record, policy.reuse_detection)?;
             return Err(Error::InvalidRefreshToken(if policy.reuse_detection {
                 Problem::Reused
             } else {
                 Problem::Consumed
             }));
         };
+        // validate() takes a connection of its own.
+        drop(conn);
         let view = self
             .validate(&Secret::new(answer.access_token), None, None)
             .map_err(|e| match e {

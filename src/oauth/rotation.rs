@@ -83,6 +83,7 @@ pub fn retry(
 /// logs the security event.
 pub fn revoke_reused_family(
     service: &Service,
+    conn: &mut DbConnection,
     record: &RefreshTokenRecord,
     detection: bool,
 ) -> Result<(), Error> {
@@ -96,8 +97,7 @@ pub fn revoke_reused_family(
         return Ok(());
     }
     let now = service.now();
-    let mut conn = service.store().conn()?;
-    let (refresh, access) = connection::write(&mut conn, |conn| {
+    let (refresh, access) = connection::write(conn, |conn| {
         let refresh = refresh_tokens::revoke_family(conn, &record.family_id, now)?;
         let access = tokens::revoke_family(conn, &record.family_id, now)?;
         Ok::<_, Error>((refresh, access))

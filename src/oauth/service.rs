@@ -219,10 +219,8 @@ impl Service {
     /// Token exchange (RFC 6749 §3.2): authenticate the client, check it may use the grant,
     /// run the grant.
     pub fn exchange(&self, request: TokenRequest) -> Result<IssuedTokens, Error> {
-        let client = {
-            let mut conn = self.store.conn()?;
-            client_auth::authenticate(&mut conn, &request.client)?
-        };
+        let mut conn = self.store.conn()?;
+        let client = client_auth::authenticate(&mut conn, &request.client)?;
         if !client.allows(request.grant.grant_type()) {
             return Err(Error::GrantNotAllowed);
         }
@@ -231,14 +229,24 @@ impl Service {
                 username,
                 password,
                 scope,
-            } => grants::password::exchange(self, &client, username, password, scope.as_ref()),
+            } => {
+                // argon2 runs without a connection held.
+                drop(conn);
+                grants::password::exchange(self, &client, username, password, scope.as_ref())
+            }
             GrantRequest::ClientCredentials { scope } => {
-                grants::client_credentials::exchange(self, &client, scope.as_ref())
+                grants::client_credentials::exchange(self, &mut conn, &client, scope.as_ref())
             }
             GrantRequest::RefreshToken {
                 refresh_token,
                 scope,
-            } => grants::refresh_token::exchange(self, &client, refresh_token, scope.as_ref()),
+            } => grants::refresh_token::exchange(
+                self,
+                &mut conn,
+                &client,
+                refresh_token,
+                scope.as_ref(),
+            ),
         }
     }
 

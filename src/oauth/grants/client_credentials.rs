@@ -6,10 +6,11 @@ use crate::oauth::grants::IssuedTokens;
 use crate::oauth::issuance::{self, Grantee};
 use crate::oauth::{AuthScheme, Error, Service, scope};
 use crate::policy::Dialect;
-use crate::store::connection;
+use crate::store::{DbConnection, connection};
 
 pub fn exchange(
     service: &Service,
+    conn: &mut DbConnection,
     client: &Client,
     requested: Option<&ScopeSet>,
 ) -> Result<IssuedTokens, Error> {
@@ -22,8 +23,7 @@ pub fn exchange(
     let now = service.now();
     let policy = service.policy_for_client(Dialect::OAuth2, Some(&client.id));
     let format = service.access_format(&policy)?;
-    let mut conn = service.store().conn()?;
-    connection::write(&mut conn, |conn| {
+    connection::write(conn, |conn| {
         let session_id = issuance::new_session(conn, now, &client.id, None)?;
         let to = Grantee {
             client_id: &client.id,

@@ -23,6 +23,7 @@ enum Outcome {
 
 pub fn exchange(
     service: &Service,
+    conn: &mut DbConnection,
     client: &Client,
     presented: &Secret,
     requested: Option<&ScopeSet>,
@@ -31,8 +32,7 @@ pub fn exchange(
     let policy = service.policy_for_client(Dialect::OAuth2, Some(&client.id));
     let hash = digest(presented.expose());
     let format = service.access_format(&policy)?;
-    let mut conn = service.store().conn()?;
-    let outcome = connection::write(&mut conn, |conn| {
+    let outcome = connection::write(conn, |conn| {
         let invalid = |p| Error::InvalidRefreshToken(p);
         let mut current = refresh_tokens::find_by_hash(conn, &hash)?
             .filter(|t| t.dialect == OAUTH2)
@@ -111,7 +111,7 @@ pub fn exchange(
     match outcome {
         Outcome::Issued(tokens) => Ok(tokens),
         Outcome::Reused(record) => {
-            rotation::revoke_reused_family(service, &record, policy.reuse_detection)?;
+            rotation::revoke_reused_family(service, conn, &record, policy.reuse_detection)?;
             Err(Error::InvalidRefreshToken(if policy.reuse_detection {
                 Problem::Reused
             } else {
