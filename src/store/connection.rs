@@ -162,6 +162,13 @@ impl Store {
         &self.backend
     }
 
+    /// A connection from the pool, waiting at most `timeout` (health checks).
+    pub fn conn_within(&self, timeout: Duration) -> Result<PooledConnection, StoreError> {
+        self.pool
+            .get_timeout(timeout)
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
     /// A connection from the pool; blocks up to the pool timeout.
     pub fn conn(&self) -> Result<PooledConnection, StoreError> {
         self.pool

@@ -739,6 +739,10 @@ async fn postgres_stopped_under_load(mode: &'static str) {
     }
 
     tokio::time::sleep(Duration::from_millis(500)).await;
+    // Issue 7 check 3: /readyz follows the database.
+    let ready = json!({"status": "ready",
+        "checks": {"database": "ok", "migrations": "ok", "policy": "ok"}});
+    assert_eq!(readyz(&load.app).await, (200, ready.clone()));
     load.phase.store(STOPPING, Ordering::SeqCst);
     let c = Arc::clone(&cluster);
     tokio::task::spawn_blocking(move || c.stop(mode))
@@ -748,6 +752,14 @@ async fn postgres_stopped_under_load(mode: &'static str) {
     // Long enough for a request that waits out the pool timeout to start and end while it is
     // down, after one that started before the stop.
     tokio::time::sleep(Duration::from_secs(2 * POOL_TIMEOUT_SECS + 1)).await;
+    assert_eq!(
+        readyz(&load.app).await,
+        (
+            503,
+            json!({"status": "unavailable",
+                "checks": {"database": "unreachable", "migrations": "unknown", "policy": "ok"}})
+        )
+    );
     load.phase.store(STARTING, Ordering::SeqCst);
     let c = Arc::clone(&cluster);
     tokio::task::spawn_blocking(move || c.start())
@@ -756,6 +768,7 @@ async fn postgres_stopped_under_load(mode: &'static str) {
     *load.back_at.lock().unwrap() = Some(Instant::now());
     load.phase.store(BACK, Ordering::SeqCst);
     tokio::time::sleep(SETTLE + Duration::from_millis(1500)).await;
+    assert_eq!(readyz(&load.app).await, (200, ready));
     load.stop.store(true, Ordering::SeqCst);
 
     let mut samples = Vec::new();
@@ -763,6 +776,18 @@ async fn postgres_stopped_under_load(mode: &'static str) {
         samples.extend(task.await.unwrap());
     }
     check_outage(&samples, wazo_at, mode);
+}
+
+/// `GET /readyz`: status and body, answered within the one-second database check + margin.
+async fn readyz(app: &TestApp) -> (u16, Value) {
+    let resp = app
+        .http
+        .get(app.url("/readyz"))
+        .timeout(Duration::from_secs(1) + MARGIN)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
 }
 
 /// The assertions on every sample of an outage.
