@@ -4,9 +4,11 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use actix_web::dev::{Server, ServerHandle};
+use actix_web::dev::{Server, ServerHandle, Service as _};
+use actix_web::http::ConnectionType;
 use actix_web::middleware::Logger;
 use actix_web::{App, HttpServer, web};
 use uuid::Uuid;
@@ -174,6 +176,8 @@ fn write_private(path: &Path, contents: &str) -> Result<(), StartError> {
 /// A running server.
 pub struct Application {
     port: u16,
+    /// Set once a stop signal arrived.
+    draining: Arc<AtomicBool>,
     server: Server,
     service: Arc<Service>,
     settings: Settings,
@@ -241,9 +245,27 @@ impl Application {
                 .unwrap_or(2),
             n => n,
         };
+        let draining = Arc::new(AtomicBool::new(false));
+        let draining_flag = Arc::clone(&draining);
         let server = HttpServer::new(move || {
+            let draining = Arc::clone(&draining_flag);
             App::new()
                 .app_data(web::Data::new(state.clone()))
+                // While stopping, every answer closes its connection, so that keep-alive
+                // clients go elsewhere instead of holding the shutdown until its timeout.
+                .wrap_fn(move |req, srv| {
+                    let draining = Arc::clone(&draining);
+                    let call = srv.call(req);
+                    async move {
+                        let mut res = call.await?;
+                        if draining.load(Ordering::Relaxed) {
+                            res.response_mut()
+                                .head_mut()
+                                .set_connection_type(ConnectionType::Close);
+                        }
+                        Ok(res)
+                    }
+                })
                 .wrap(
                     Logger::new("%a \"%{method}xi %{path}xi\" %s %b %Dms")
                         .custom_request_replace("method", |req| req.method().to_string())
@@ -252,6 +274,9 @@ impl Application {
                 .configure(routes::configure)
         })
         .workers(workers)
+        // Signals are ours (`stop_on_signals`): SIGINT must be graceful too.
+        .disable_signals()
+        .shutdown_timeout(settings.server.shutdown_timeout)
         .listen(listener)
         .map_err(|e| StartError::Bind {
             addr: addr.to_string(),
@@ -266,6 +291,7 @@ impl Application {
         );
         Ok(Self {
             port,
+            draining,
             server,
             service,
             settings: settings.clone(),
@@ -302,6 +328,30 @@ impl Application {
     /// Serves until the server is stopped (by its handle or a signal).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+
+    /// Stops gracefully on SIGTERM or SIGINT: no new connections, the requests in flight
+    /// finish (up to `[server] shutdown_timeout`), then `run_until_stopped` returns.
+    pub fn stop_on_signals(&self) {
+        let handle = self.server.handle();
+        let draining = Arc::clone(&self.draining);
+        tokio::spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                log::error!("cannot listen for SIGTERM and SIGINT");
+                return;
+            };
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            log::info!("{name}: stopping; requests in flight may finish");
+            draining.store(true, Ordering::Relaxed);
+            handle.stop(true).await;
+        });
     }
 }
 

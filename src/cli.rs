@@ -144,6 +144,7 @@ fn serve(settings: &Settings, source: ConfigSource) -> CliResult {
             .await
             .map_err(|e| e.to_string())?;
         app.watch_config(source);
+        app.stop_on_signals();
         if let Some(creds) = app.take_initial_credentials() {
             // Printed once, on stdout (never through the logger), and kept in a 0600 file.
             println!(

@@ -46,6 +46,8 @@ pub struct ServerSettings {
     /// Milliseconds between checks of the configuration file for a changed policy; 0 = off
     /// (SIGHUP still reloads).
     pub config_watch_ms: u64,
+    /// Seconds requests in flight get to finish after SIGTERM or SIGINT.
+    pub shutdown_timeout: u64,
 }
 
 /// The `[jwt]` table: JWT access tokens (`token_format = "jwt"`, RFC 9068).

@@ -22,6 +22,7 @@ mod refresh_expiry;
 mod reload;
 mod reuse;
 mod scale_out;
+mod shutdown;
 mod storage_at_rest;
 mod wazo_bad_input;
 mod wazo_contract;
