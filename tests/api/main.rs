@@ -12,6 +12,7 @@ mod bad_input;
 mod cli;
 mod client_binding;
 mod concurrency;
+mod config_docs;
 mod failures;
 mod jwt;
 mod lifecycle;
