@@ -13,12 +13,13 @@ use actix_web::middleware::Logger;
 use actix_web::{App, HttpServer, web};
 use uuid::Uuid;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Stopwatch};
 use crate::config::Settings;
 use crate::crypto::derive::ServerSecret;
 use crate::crypto::{password, token};
 use crate::domain::{Client, GrantType, Secret, User};
 use crate::http::{AppState, redact_path, routes};
+use crate::metrics::Metrics;
 use crate::oauth::Service;
 use crate::oauth::service::{JwtOptions, WazoOptions};
 use crate::policy::Policies;
@@ -202,22 +203,29 @@ impl Application {
         log::info!("storage: {}", store.backend().describe());
 
         let secret = load_or_create_secret(&settings.secret_path())?;
-        let service = Arc::new(Service::new(
-            store,
-            clock,
-            Policies::from(&settings.policy),
-            secret,
-            WazoOptions {
-                xivo_uuid: settings.xivo_uuid(),
-                default_user_acl: settings.wazo.default_user_acl.clone(),
-                max_user_concurrent_sessions: i64::from(settings.wazo.max_user_concurrent_sessions),
-            },
-            JwtOptions {
-                key_file: settings.jwt_key_path(),
-                issuer: settings.issuer(),
-                audience: settings.jwt_audience(),
-            },
-        ));
+        let metrics = Arc::new(Metrics::new().map_err(|e| StartError::Other(e.to_string()))?);
+        store.attach_metrics(Arc::clone(&metrics));
+        let service = Arc::new(
+            Service::new(
+                store,
+                clock,
+                Policies::from(&settings.policy),
+                secret,
+                WazoOptions {
+                    xivo_uuid: settings.xivo_uuid(),
+                    default_user_acl: settings.wazo.default_user_acl.clone(),
+                    max_user_concurrent_sessions: i64::from(
+                        settings.wazo.max_user_concurrent_sessions,
+                    ),
+                },
+                JwtOptions {
+                    key_file: settings.jwt_key_path(),
+                    issuer: settings.issuer(),
+                    audience: settings.jwt_audience(),
+                },
+            )
+            .with_metrics(Arc::clone(&metrics)),
+        );
         {
             let service = Arc::clone(&service);
             let policies = Policies::from(&settings.policy);
@@ -249,15 +257,37 @@ impl Application {
         let draining_flag = Arc::clone(&draining);
         let server = HttpServer::new(move || {
             let draining = Arc::clone(&draining_flag);
+            let metrics = Arc::clone(&metrics);
             App::new()
                 .app_data(web::Data::new(state.clone()))
                 // While stopping, every answer closes its connection, so that keep-alive
                 // clients go elsewhere instead of holding the shutdown until its timeout.
                 .wrap_fn(move |req, srv| {
                     let draining = Arc::clone(&draining);
+                    let metrics = Arc::clone(&metrics);
+                    let watch = Stopwatch::start();
                     let call = srv.call(req);
                     async move {
                         let mut res = call.await?;
+                        // By route pattern (a raw path may hold a token), with `:name` for
+                        // `{name}`: braces inside label values trip naive exposition parsers.
+                        let route = res.request().match_pattern().map_or_else(
+                            || "unmatched".to_owned(),
+                            |p| p.replace('{', ":").replace('}', ""),
+                        );
+                        let route = route.as_str();
+                        metrics
+                            .http_requests
+                            .with_label_values(&[
+                                route,
+                                res.request().method().as_str(),
+                                res.status().as_str(),
+                            ])
+                            .inc();
+                        metrics
+                            .http_duration
+                            .with_label_values(&[route])
+                            .observe(watch.elapsed_secs());
                         if draining.load(Ordering::Relaxed) {
                             res.response_mut()
                                 .head_mut()
@@ -365,8 +395,9 @@ fn spawn_cleanup(service: Arc<Service>, interval: u64, batch: u32) {
         ticker.tick().await;
         loop {
             ticker.tick().await;
-            let service = Arc::clone(&service);
+            let worker = Arc::clone(&service);
             let result = web::block(move || {
+                let service = worker;
                 let now = service.now();
                 let mut conn = service.store().conn()?;
                 cleanup::purge_expired(&mut conn, now, i64::from(batch))
@@ -374,6 +405,11 @@ fn spawn_cleanup(service: Arc<Service>, interval: u64, batch: u32) {
             .await;
             match result {
                 Ok(Ok(purged)) if purged != cleanup::Purged::default() => {
+                    service.count(|m| {
+                        let expired = |kind| m.tokens_expired.with_label_values(&[kind]);
+                        expired("access").inc_by(purged.access_tokens as u64);
+                        expired("refresh").inc_by(purged.refresh_tokens as u64);
+                    });
                     log::info!(
                         "cleanup: deleted {} access tokens, {} refresh tokens, {} sessions",
                         purged.access_tokens,

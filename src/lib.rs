@@ -15,6 +15,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod metrics;
 pub mod oauth;
 pub mod policy;
 pub mod reload;

@@ -45,6 +45,13 @@ impl From<diesel::result::Error> for StoreError {
             Error::BrokenTransactionManager => {
                 StoreError::Unavailable("broken transaction manager".to_owned())
             }
+            // A PostgreSQL standby (after a failover that left the URL on it): writes are
+            // refused until the URL points at the primary again.
+            Error::DatabaseError(_, info)
+                if info.message().contains("read-only transaction") =>
+            {
+                StoreError::Unavailable(info.message().to_owned())
+            }
             // SQLite's lock still held after busy_timeout: try again later.
             Error::DatabaseError(_, info) if info.message().contains("database is locked") => {
                 StoreError::Unavailable(info.message().to_owned())

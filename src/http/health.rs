@@ -2,6 +2,8 @@
 //! makes it the HTTP baseline of the benchmarks (the cost of a request through this binary's
 //! stack with no work behind it).
 //!
+//! `GET /metrics`: Prometheus metrics (`crate::metrics`).
+//!
 //! `GET /readyz`: the instance can serve tokens: the database answers, its schema is current,
 //! a policy is loaded. 200 or 503, with each check's outcome, for load balancers.
 use actix_web::http::header::{CACHE_CONTROL, ContentType, RETRY_AFTER};
@@ -38,4 +40,22 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         b
     };
     builder.insert_header((CACHE_CONTROL, "no-store")).json(body)
+}
+
+/// `GET /metrics`: Prometheus text exposition (version 0.0.4).
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let service = std::sync::Arc::clone(&state.service);
+    // The pool's state is read under its lock: off the executor.
+    let text = web::block(move || {
+        service
+            .metrics()
+            .map(|m| m.render(service.store()))
+            .unwrap_or_default()
+    })
+    .await
+    .unwrap_or_default();
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .body(text)
 }

@@ -15,6 +15,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/oauth2/jwks").route(web::get().to(jwks::jwks)))
         .service(web::resource("/healthz").route(web::get().to(health::healthz)))
         .service(web::resource("/readyz").route(web::get().to(health::readyz)))
+        .service(web::resource("/metrics").route(web::get().to(health::metrics)))
         .service(
             web::resource("/.well-known/oauth-authorization-server")
                 .route(web::get().to(metadata::metadata)),

@@ -12,4 +12,8 @@ pub struct IssuedTokens {
     pub expires_in: i64,
     pub refresh_token: Option<Secret>,
     pub scope: ScopeSet,
+    /// A new refresh token was minted (a password grant's first, or a rotation's successor).
+    pub refresh_token_minted: bool,
+    /// The answer of an earlier refresh, given again (exact retry): nothing was minted.
+    pub replayed: bool,
 }

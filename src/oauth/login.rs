@@ -70,6 +70,10 @@ pub struct Login {
     pub refresh_token: Option<Secret>,
     /// Sessions revoked by a mobile offline login (`Wazo-Sessions-Revoked`).
     pub sessions_revoked: usize,
+    /// What was minted, for metrics: a new refresh token (not an offline login's existing
+    /// one), or nothing at all (a retry answered again).
+    pub refresh_token_minted: bool,
+    pub replayed: bool,
 }
 
 /// Who logs in, once the credentials are checked.
@@ -82,6 +86,37 @@ enum Resolved {
 
 impl Service {
     pub fn login(&self, request: LoginRequest) -> Result<Login, Error> {
+        let refresh = matches!(request.credentials, LoginCredentials::RefreshToken { .. });
+        let result = self.login_uncounted(request);
+        self.count(|m| match &result {
+            Ok(login) => {
+                let issued = |kind| m.tokens_issued.with_label_values(&["wazo", kind]);
+                if login.replayed {
+                    m.refresh_retries.with_label_values(&["wazo"]).inc();
+                } else {
+                    issued("access").inc();
+                    if login.refresh_token_minted {
+                        issued("refresh").inc();
+                    }
+                }
+                if refresh {
+                    m.tokens_refreshed.with_label_values(&["wazo"]).inc();
+                }
+                if login.sessions_revoked > 0 {
+                    m.tokens_revoked
+                        .with_label_values(&["access"])
+                        .inc_by(login.sessions_revoked as u64);
+                }
+            }
+            Err(Error::InvalidUserCredentials) => {
+                m.login_failures.with_label_values(&["wazo"]).inc();
+            }
+            Err(_) => {}
+        });
+        result
+    }
+
+    fn login_uncounted(&self, request: LoginRequest) -> Result<Login, Error> {
         let resolved = match &request.credentials {
             LoginCredentials::Password { login, password } => {
                 let user = {
@@ -172,6 +207,8 @@ impl Service {
             token: view,
             refresh_token: Some(Secret::new(answer.refresh_token)),
             sessions_revoked: 0,
+            refresh_token_minted: false,
+            replayed: true,
         })
     }
 
@@ -233,6 +270,7 @@ impl Service {
                 return Err(Error::SessionLimitReached(user.id.clone()));
             }
             let mut sessions_revoked = 0;
+            let mut refresh_token_minted = false;
             let (family, refresh_token, persistent) = match resolved {
                 Resolved::Refresh(_, record) => {
                     let next = if policy.rotate_refresh_tokens {
@@ -240,6 +278,7 @@ impl Service {
                             // Consumed by a concurrent refresh: resolved again as a replay.
                             return Err(Error::Conflict);
                         }
+                        refresh_token_minted = true;
                         Some(issuance::rotate_refresh_token(
                             conn,
                             now_s,
@@ -262,9 +301,10 @@ impl Service {
                 Resolved::Replayed(_) => return Err(Error::InvalidRefreshToken(Problem::Consumed)),
                 Resolved::Password(user) => match &request.offline_client_id {
                     Some(client_id) => {
-                        let (record, revoked) =
+                        let (record, revoked, created) =
                             self.offline(conn, now_s, &policy, user, client_id, request.mobile)?;
                         sessions_revoked = revoked;
+                        refresh_token_minted = created;
                         let value = issuance::wazo_refresh_value(self.secret(), &record);
                         (Some(record.family_id), Some(value), record.metadata)
                     }
@@ -325,6 +365,8 @@ impl Service {
                 },
                 refresh_token,
                 sessions_revoked,
+                refresh_token_minted,
+                replayed: false,
             })
         })
     }
@@ -344,7 +386,7 @@ impl Service {
         user: &User,
         client_id: &str,
         mobile: bool,
-    ) -> Result<(RefreshTokenRecord, usize), Error> {
+    ) -> Result<(RefreshTokenRecord, usize, bool), Error> {
         let existing = refresh_tokens::find_live_for(conn, WAZO, &user.id, client_id)?;
         let mut purge: Vec<String> = Vec::new();
         match existing {
@@ -352,7 +394,7 @@ impl Service {
             Some(record)
                 if policy.refresh_usable(record.times(), now) && self.derivable(&record) =>
             {
-                return Ok((record, 0));
+                return Ok((record, 0, false));
             }
             // Expired, or minted under another server secret (its value cannot be derived
             // again): make room for a new one; its sessions end on their own.
@@ -385,6 +427,6 @@ impl Service {
             client_id,
             mobile,
         )?;
-        Ok((record, revoked))
+        Ok((record, revoked, true))
     }
 }

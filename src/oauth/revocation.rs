@@ -38,32 +38,42 @@ impl Service {
             Authorized::Admin => true,
             Authorized::Client(client) => client_id == Some(client.id.as_str()),
         };
-        connection::write(&mut conn, |conn| {
+        // (refresh, access) tokens revoked, for metrics.
+        let revoked = connection::write(&mut conn, |conn| {
             let refresh_first = request.hint != Some(TokenTypeHint::AccessToken);
             for look_at_refresh in [refresh_first, !refresh_first] {
                 if look_at_refresh {
                     if let Some(t) = refresh_tokens::find_by_hash(conn, &hash)? {
                         if t.dialect != OAUTH2 && !matches!(caller, Authorized::Admin) {
-                            return Ok(());
+                            return Ok((0, 0));
                         }
                         if !owns(Some(&t.client_id)) {
                             return Err(Error::TokenOfAnotherClient);
                         }
-                        refresh_tokens::revoke_family(conn, &t.family_id, now)?;
-                        tokens::revoke_family(conn, &t.family_id, now)?;
-                        return Ok(());
+                        let refresh = refresh_tokens::revoke_family(conn, &t.family_id, now)?;
+                        let access = tokens::revoke_family(conn, &t.family_id, now)?;
+                        return Ok((refresh, access));
                     }
                 } else if let Some(key) = &access_key {
                     if let Some(t) = tokens::find(conn, key)? {
                         if !owns(t.client_id.as_deref()) {
                             return Err(Error::TokenOfAnotherClient);
                         }
-                        tokens::revoke(conn, key, now)?;
-                        return Ok(());
+                        let access = tokens::revoke(conn, key, now)?;
+                        return Ok((0, access));
                     }
                 }
             }
-            Ok(())
-        })
+            Ok((0, 0))
+        })?;
+        self.count(|m| {
+            m.tokens_revoked
+                .with_label_values(&["refresh"])
+                .inc_by(revoked.0 as u64);
+            m.tokens_revoked
+                .with_label_values(&["access"])
+                .inc_by(revoked.1 as u64);
+        });
+        Ok(())
     }
 }

@@ -97,11 +97,22 @@ pub fn revoke_reused_family(
         return Ok(());
     }
     let now = service.now();
+    let dialect = if record.dialect == crate::oauth::issuance::WAZO {
+        "wazo"
+    } else {
+        "oauth2"
+    };
     let (refresh, access) = connection::write(conn, |conn| {
         let refresh = refresh_tokens::revoke_family(conn, &record.family_id, now)?;
         let access = tokens::revoke_family(conn, &record.family_id, now)?;
         Ok::<_, Error>((refresh, access))
     })?;
+    service.count(|m| {
+        m.refresh_reuse.with_label_values(&[dialect]).inc();
+        let revoked = |kind| m.tokens_revoked.with_label_values(&[kind]);
+        revoked("refresh").inc_by(refresh as u64);
+        revoked("access").inc_by(access as u64);
+    });
     log::warn!(
         target: "tessera::security",
         "refresh token reuse detected: family {} of client {} (user {}, generation {}) revoked: \

@@ -10,6 +10,7 @@ use crate::crypto::derive::ServerSecret;
 use crate::crypto::jwt::{self, JwtSigner};
 use crate::crypto::token::digest;
 use crate::domain::{Client, GrantType, ScopeSet, Secret};
+use crate::metrics::Metrics;
 use crate::oauth::acl::{AclContext, is_allowed};
 use crate::oauth::grants::{self, IssuedTokens};
 use crate::oauth::issuance::{AccessFormat, jwt_row_key};
@@ -113,6 +114,8 @@ pub struct Service {
     /// Loaded at start when the file exists or a policy mints JWTs, else when a reloaded
     /// policy first does; never replaced while running.
     jwt_key: OnceLock<JwtSigner>,
+    /// What happened to tokens, for `/metrics` (absent only if the registry refused them).
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Service {
@@ -132,6 +135,24 @@ impl Service {
             wazo,
             jwt,
             jwt_key: OnceLock::new(),
+            metrics: None,
+        }
+    }
+
+    /// Counts into `metrics` (the server's registry).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    pub fn metrics(&self) -> Option<&Metrics> {
+        self.metrics.as_deref()
+    }
+
+    /// Runs `f` on the metrics, if any.
+    pub(crate) fn count(&self, f: impl FnOnce(&Metrics)) {
+        if let Some(m) = &self.metrics {
+            f(m);
         }
     }
 
@@ -233,6 +254,32 @@ impl Service {
     /// Token exchange (RFC 6749 §3.2): authenticate the client, check it may use the grant,
     /// run the grant.
     pub fn exchange(&self, request: TokenRequest) -> Result<IssuedTokens, Error> {
+        let grant = request.grant.grant_type();
+        let result = self.exchange_uncounted(request);
+        self.count(|m| match &result {
+            Ok(tokens) => {
+                let issued = |kind| m.tokens_issued.with_label_values(&["oauth2", kind]);
+                if tokens.replayed {
+                    m.refresh_retries.with_label_values(&["oauth2"]).inc();
+                } else {
+                    issued("access").inc();
+                    if tokens.refresh_token_minted {
+                        issued("refresh").inc();
+                    }
+                }
+                if grant == GrantType::RefreshToken {
+                    m.tokens_refreshed.with_label_values(&["oauth2"]).inc();
+                }
+            }
+            Err(Error::InvalidUserCredentials) => {
+                m.login_failures.with_label_values(&["oauth2"]).inc();
+            }
+            Err(_) => {}
+        });
+        result
+    }
+
+    fn exchange_uncounted(&self, request: TokenRequest) -> Result<IssuedTokens, Error> {
         let mut conn = self.store.conn()?;
         let client = client_auth::authenticate(&mut conn, &request.client)?;
         if !client.allows(request.grant.grant_type()) {

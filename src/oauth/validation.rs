@@ -159,16 +159,25 @@ impl Service {
             return Ok(());
         };
         let mut conn = self.store().conn()?;
-        connection::write(&mut conn, |conn| {
-            if let Some(record) = tokens::find(conn, &hash)? {
-                if record.dialect == WAZO {
-                    sessions::delete_by_id(conn, &record.session_id)?;
-                } else {
-                    tokens::revoke(conn, &hash, now)?;
+        let deleted = connection::write(&mut conn, |conn| {
+            match tokens::find(conn, &hash)? {
+                Some(record) if record.is_active(now) => {
+                    if record.dialect == WAZO {
+                        sessions::delete_by_id(conn, &record.session_id)?;
+                    } else {
+                        tokens::revoke(conn, &hash, now)?;
+                    }
+                    Ok::<_, Error>(1)
                 }
+                Some(record) if record.dialect == WAZO => {
+                    sessions::delete_by_id(conn, &record.session_id)?;
+                    Ok(0)
+                }
+                _ => Ok(0),
             }
-            Ok(())
-        })
+        })?;
+        self.count(|m| m.tokens_revoked.with_label_values(&["access"]).inc_by(deleted));
+        Ok(())
     }
 
     /// Authenticates the `X-Auth-Token` of a protected endpoint: the token must be live

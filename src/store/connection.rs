@@ -3,6 +3,7 @@
 //! through [`write`], which starts SQLite transactions with `BEGIN IMMEDIATE` so concurrent
 //! writers queue on the lock instead of failing half-way.
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use diesel::Connection;
@@ -11,6 +12,8 @@ use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
 
 use super::StoreError;
+use crate::clock::Stopwatch;
+use crate::metrics::Metrics;
 
 /// One connection to either backend; the query DSL works on it unchanged.
 #[derive(diesel::MultiConnection)]
@@ -116,6 +119,16 @@ pub type PooledConnection = r2d2::PooledConnection<Manager>;
 pub struct Store {
     pool: r2d2::Pool<Manager>,
     backend: Backend,
+    /// Where checkout waits are recorded, once the server has metrics.
+    metrics: Arc<OnceLock<Arc<Metrics>>>,
+}
+
+/// The pool's state, for metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolState {
+    pub max_size: u32,
+    pub connections: u32,
+    pub idle: u32,
 }
 
 impl std::fmt::Debug for Store {
@@ -155,7 +168,11 @@ impl Store {
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build(manager)
             .map_err(|e| StoreError::Connect(e.to_string()))?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            metrics: Arc::new(OnceLock::new()),
+        })
     }
 
     pub fn backend(&self) -> &Backend {
@@ -171,9 +188,30 @@ impl Store {
 
     /// A connection from the pool; blocks up to the pool timeout.
     pub fn conn(&self) -> Result<PooledConnection, StoreError> {
-        self.pool
-            .get()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+        let Some(metrics) = self.metrics.get() else {
+            return self
+                .pool
+                .get()
+                .map_err(|e| StoreError::Unavailable(e.to_string()));
+        };
+        let watch = Stopwatch::start();
+        let conn = self.pool.get();
+        metrics.pool_checkout(watch.elapsed_secs(), conn.is_err());
+        conn.map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// Records checkout waits into `metrics` from now on.
+    pub fn attach_metrics(&self, metrics: Arc<Metrics>) {
+        let _ = self.metrics.set(metrics);
+    }
+
+    pub fn pool_state(&self) -> PoolState {
+        let state = self.pool.state();
+        PoolState {
+            max_size: self.pool.max_size(),
+            connections: state.connections,
+            idle: state.idle_connections,
+        }
     }
 }
 

@@ -16,6 +16,7 @@ mod config_docs;
 mod failures;
 mod jwt;
 mod lifecycle;
+mod metrics;
 mod migrations;
 mod persistence;
 mod policy_chain;

@@ -38,6 +38,8 @@ pub fn exchange(
             expires_in: access.expires_at - now,
             refresh_token: None,
             scope: scopes,
+            refresh_token_minted: false,
+            replayed: false,
         })
     })
 }

@@ -56,8 +56,10 @@ pub fn exchange(
         Ok(IssuedTokens {
             access_token: access.token,
             expires_in: access.expires_at - now,
+            refresh_token_minted: refresh.is_some(),
             refresh_token: refresh.map(|(token, _)| token),
             scope: scopes,
+            replayed: false,
         })
     })
 }

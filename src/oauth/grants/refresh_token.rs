@@ -106,6 +106,8 @@ pub fn exchange(
             expires_in: access.expires_at - now,
             refresh_token: Some(refresh_token),
             scope: scopes,
+            refresh_token_minted: policy.rotate_refresh_tokens,
+            replayed: false,
         }))
     })?;
     match outcome {
@@ -149,5 +151,7 @@ fn replay(
         expires_in: access.expires_at - now,
         refresh_token: Some(Secret::new(refresh_token)),
         scope: ScopeSet::from_list(access.scopes),
+        refresh_token_minted: false,
+        replayed: true,
     }))
 }
