@@ -24,6 +24,9 @@ fn counter(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
+/// A metric name, some of its labels, and the value expected.
+type Expected = (&'static str, &'static [(&'static str, &'static str)], f64);
+
 async fn scrape(app: &TestApp) -> Scrape {
     let resp = app.http.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
@@ -111,7 +114,7 @@ async fn metrics_count_what_happened_to_tokens(db: Db) {
     assert_eq!(resp.status(), StatusCode::OK);
 
     let m = scrape(&app).await;
-    let expected: [(&str, &[(&str, &str)], f64); 13] = [
+    let expected: [Expected; 13] = [
         (
             "tessera_tokens_issued_total",
             &[("dialect", "oauth2"), ("kind", "access")],
