@@ -22,6 +22,7 @@ use crate::http::{AppState, redact_path, routes};
 use crate::metrics::Metrics;
 use crate::oauth::Service;
 use crate::oauth::service::{JwtOptions, WazoOptions};
+use crate::oauth::throttle::FailureLimits;
 use crate::policy::Policies;
 use crate::reload::{ConfigSource, Reloader, spawn_watcher};
 use crate::store::connection::PoolOptions;
@@ -224,7 +225,8 @@ impl Application {
                     audience: settings.jwt_audience(),
                 },
             )
-            .with_metrics(Arc::clone(&metrics)),
+            .with_metrics(Arc::clone(&metrics))
+            .with_failure_limits(failure_limits(settings)),
         );
         {
             let service = Arc::clone(&service);
@@ -385,6 +387,17 @@ impl Application {
     }
 }
 
+/// The brute-force limits of `[security]`.
+fn failure_limits(settings: &Settings) -> FailureLimits {
+    let s = &settings.security;
+    FailureLimits {
+        login: s.login_failures,
+        address: s.address_failures,
+        client: s.client_failures,
+        window: i64::try_from(s.window).unwrap_or(i64::MAX),
+    }
+}
+
 /// Deletes expired tokens every `interval` seconds (0 = never), in batches.
 fn spawn_cleanup(service: Arc<Service>, interval: u64, batch: u32) {
     if interval == 0 {
@@ -399,8 +412,9 @@ fn spawn_cleanup(service: Arc<Service>, interval: u64, batch: u32) {
             let result = web::block(move || {
                 let service = worker;
                 let now = service.now();
+                let window = service.failure_limits().window;
                 let mut conn = service.store().conn()?;
-                cleanup::purge_expired(&mut conn, now, i64::from(batch))
+                cleanup::purge_expired(&mut conn, now, i64::from(batch), window)
             })
             .await;
             match result {
@@ -411,10 +425,12 @@ fn spawn_cleanup(service: Arc<Service>, interval: u64, batch: u32) {
                         expired("refresh").inc_by(purged.refresh_tokens as u64);
                     });
                     log::info!(
-                        "cleanup: deleted {} access tokens, {} refresh tokens, {} sessions",
+                        "cleanup: deleted {} access tokens, {} refresh tokens, {} sessions, \
+                         {} authentication failures",
                         purged.access_tokens,
                         purged.refresh_tokens,
-                        purged.sessions
+                        purged.sessions,
+                        purged.auth_failures
                     );
                 }
                 Ok(Ok(_)) => {}

@@ -30,6 +30,7 @@ pub struct Settings {
     pub policy: PolicySettings,
     pub wazo: WazoSettings,
     pub jwt: JwtSettings,
+    pub security: SecuritySettings,
     pub log: LogSettings,
 }
 
@@ -71,6 +72,24 @@ pub struct WazoSettings {
     /// Live sessions a `user` or `external_api` user may hold (`max_user_concurrent_sessions`).
     pub max_user_concurrent_sessions: u32,
 }
+
+/// The `[security]` table: brute-force limits on the password paths and client
+/// authentication, failures per sliding `window`; 0 disables a limit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// Failed password logins per login (OAuth2 password grant and Wazo login together).
+    pub login_failures: u32,
+    /// Failed password logins and client authentications per source address.
+    pub address_failures: u32,
+    /// Failed client authentications per client id.
+    pub client_failures: u32,
+    /// The sliding window, seconds.
+    pub window: u64,
+}
+
+/// The longest `[security] window`: one day.
+pub const MAX_FAILURE_WINDOW: u64 = 86_400;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -182,6 +201,12 @@ impl Settings {
         }
         if self.wazo.default_user_acl.iter().any(|e| e.is_empty()) {
             return Err(bad("wazo.default_user_acl", "entries must not be empty"));
+        }
+        if !(1..=MAX_FAILURE_WINDOW).contains(&self.security.window) {
+            return Err(bad(
+                "security.window",
+                "must be between 1 and 86400 seconds",
+            ));
         }
         if self.log_filter().is_none() {
             return Err(bad(
@@ -344,6 +369,8 @@ mod tests {
                 "policy.access_token_ttl",
             ),
             ("[log]\nlevel = \"loud\"\n", "log.level"),
+            ("[security]\nwindow = 0\n", "security.window"),
+            ("[security]\nlogin_failures = -1\n", "login_failures"),
         ] {
             let msg = load(toml, &[])
                 .err()

@@ -4,6 +4,7 @@ pub mod body;
 pub mod credentials;
 pub mod health;
 pub mod oauth2;
+pub mod openapi;
 pub mod params;
 pub mod routes;
 pub mod wazo;

@@ -30,6 +30,8 @@ pub struct Metrics {
     pub refresh_retries: IntCounterVec,
     /// `dialect`: logins refused for bad credentials.
     pub login_failures: IntCounterVec,
+    /// `dialect`: attempts refused unchecked by the brute-force limits (`[security]`).
+    pub login_lockouts: IntCounterVec,
     pool_connections: IntGaugeVec,
     pool_size: IntGauge,
     pool_wait: Histogram,
@@ -131,6 +133,13 @@ impl Metrics {
                 "Logins refused for bad credentials, by dialect.",
                 &["dialect"],
             )?,
+            login_lockouts: counter(
+                r,
+                "tessera_login_lockouts_total",
+                "Password logins and client authentications refused unchecked by the \
+                 brute-force limits, by dialect.",
+                &["dialect"],
+            )?,
             pool_connections: register(
                 r,
                 IntGaugeVec::new(
@@ -192,9 +201,13 @@ mod tests {
     #[test]
     fn every_metric_registers() {
         let m = Metrics::new().unwrap();
-        m.tokens_issued.with_label_values(&["oauth2", "access"]).inc();
+        m.tokens_issued
+            .with_label_values(&["oauth2", "access"])
+            .inc();
         let mut out = Vec::new();
-        TextEncoder::new().encode(&m.registry.gather(), &mut out).unwrap();
+        TextEncoder::new()
+            .encode(&m.registry.gather(), &mut out)
+            .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("tessera_tokens_issued_total{dialect=\"oauth2\",kind=\"access\"} 1"));
     }

@@ -14,8 +14,9 @@ pub mod revocation;
 pub mod rotation;
 pub mod scope;
 pub mod service;
+pub mod throttle;
 pub mod validation;
 
 pub use client_auth::{AuthScheme, ClientCredentials};
-pub use error::{Error, RefreshTokenProblem};
+pub use error::{Credential, Error, RefreshTokenProblem};
 pub use service::Service;

@@ -162,6 +162,7 @@ fn restart_needed(running: &Settings, new: &Settings) -> Vec<&'static str> {
         policy: _,
         wazo,
         jwt,
+        security,
         log,
     } = new;
     // The tables have no PartialEq; their derived Debug is structural. Compared, never printed.
@@ -178,6 +179,9 @@ fn restart_needed(running: &Settings, new: &Settings) -> Vec<&'static str> {
     }
     if differs(&running.jwt, jwt) {
         sections.push("[jwt]");
+    }
+    if differs(&running.security, security) {
+        sections.push("[security]");
     }
     if differs(&running.log, log) {
         sections.push("[log]");

@@ -1,6 +1,7 @@
 //! Storage through diesel with one code path for SQLite and PostgreSQL: a `MultiConnection`
 //! enum chosen from the URL scheme, an r2d2 pool, embedded migrations per backend, and one
 //! module per aggregate. Only SHA-256 digests of tokens and secrets are ever written.
+pub mod auth_failures;
 pub mod cleanup;
 pub mod clients;
 pub mod connection;
@@ -47,9 +48,7 @@ impl From<diesel::result::Error> for StoreError {
             }
             // A PostgreSQL standby (after a failover that left the URL on it): writes are
             // refused until the URL points at the primary again.
-            Error::DatabaseError(_, info)
-                if info.message().contains("read-only transaction") =>
-            {
+            Error::DatabaseError(_, info) if info.message().contains("read-only transaction") => {
                 StoreError::Unavailable(info.message().to_owned())
             }
             // SQLite's lock still held after busy_timeout: try again later.

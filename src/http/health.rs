@@ -39,7 +39,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         b.insert_header((RETRY_AFTER, "1"));
         b
     };
-    builder.insert_header((CACHE_CONTROL, "no-store")).json(body)
+    builder
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .json(body)
 }
 
 /// `GET /metrics`: Prometheus text exposition (version 0.0.4).

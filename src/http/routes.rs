@@ -14,6 +14,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/oauth2/introspect").route(web::post().to(introspect::introspect)))
         .service(web::resource("/oauth2/jwks").route(web::get().to(jwks::jwks)))
         .service(web::resource("/healthz").route(web::get().to(health::healthz)))
+        .service(web::resource("/openapi.yaml").route(web::get().to(super::openapi::openapi)))
         .service(web::resource("/readyz").route(web::get().to(health::readyz)))
         .service(web::resource("/metrics").route(web::get().to(health::metrics)))
         .service(

@@ -45,6 +45,14 @@ pub enum Error {
     /// A valid bearer token lacks the ACL entry the operation needs.
     #[error("missing access {0}")]
     InsufficientAccess(String),
+    /// Too many recent failures for this login, source address or client id (`[security]`):
+    /// refused without checking the credentials. The next attempt may be checked in
+    /// `retry_after` seconds.
+    #[error("too many failed attempts; retry after {retry_after} s")]
+    TooManyFailures {
+        credential: Credential,
+        retry_after: i64,
+    },
     /// A user already holds the most live sessions allowed (wazo-auth 429).
     #[error("session limit reached for user {0}")]
     SessionLimitReached(String),
@@ -75,6 +83,15 @@ pub enum Error {
     /// A fault on our side (a query failed, a row is corrupt).
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// The credentials a brute-force limit refused to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// A user's password (OAuth2 `invalid_grant`).
+    Password,
+    /// A client's secret, presented with this scheme (OAuth2 `invalid_client`).
+    ClientSecret(AuthScheme),
 }
 
 /// Why a refresh token was refused (all are `invalid_grant` on the wire).

@@ -9,6 +9,8 @@
 //!   Wazo policy rotates them.
 //! - Users of purpose `user` or `external_api` hold at most `max_user_concurrent_sessions`
 //!   live sessions.
+//! - A password login is first admitted by the brute-force limits (`oauth::throttle`): per
+//!   login and per `remote_addr`. A refresh-token login is not concerned.
 use crate::clock::Timestamp;
 use crate::crypto::password::verify_password;
 use crate::crypto::token::{digest, digest_matches};
@@ -111,6 +113,9 @@ impl Service {
             Err(Error::InvalidUserCredentials) => {
                 m.login_failures.with_label_values(&["wazo"]).inc();
             }
+            Err(Error::TooManyFailures { .. }) => {
+                m.login_lockouts.with_label_values(&["wazo"]).inc();
+            }
             Err(_) => {}
         });
         result
@@ -119,9 +124,11 @@ impl Service {
     fn login_uncounted(&self, request: LoginRequest) -> Result<Login, Error> {
         let resolved = match &request.credentials {
             LoginCredentials::Password { login, password } => {
-                let user = {
-                    let mut conn = self.store().conn()?;
-                    users::find_by_login_or_email(&mut conn, login)?
+                let (admission, user) = {
+                    let conn = self.store().conn()?;
+                    let (admission, mut conn) =
+                        self.admit_password(conn, login, &request.remote_addr, self.now())?;
+                    (admission, users::find_by_login_or_email(&mut conn, login)?)
                 };
                 // Always one argon2 verification, whoever the user is.
                 let verified = verify_password(
@@ -129,8 +136,14 @@ impl Service {
                     password.expose(),
                 );
                 match user {
-                    Some(user) if verified && user.enabled => Resolved::Password(user),
-                    _ => return Err(Error::InvalidUserCredentials),
+                    Some(user) if verified && user.enabled => {
+                        self.password_verified(admission);
+                        Resolved::Password(user)
+                    }
+                    _ => {
+                        self.password_rejected(admission);
+                        return Err(Error::InvalidUserCredentials);
+                    }
                 }
             }
             LoginCredentials::RefreshToken { token, client_id } => {

@@ -14,6 +14,7 @@ use crate::metrics::Metrics;
 use crate::oauth::acl::{AclContext, is_allowed};
 use crate::oauth::grants::{self, IssuedTokens};
 use crate::oauth::issuance::{AccessFormat, jwt_row_key};
+use crate::oauth::throttle::FailureLimits;
 use crate::oauth::{ClientCredentials, Error, client_auth};
 use crate::policy::{Dialect, Policies, Policy, TokenFormat};
 use crate::store::{DbConnection, Store, tokens, users};
@@ -116,6 +117,8 @@ pub struct Service {
     jwt_key: OnceLock<JwtSigner>,
     /// What happened to tokens, for `/metrics` (absent only if the registry refused them).
     metrics: Option<Arc<Metrics>>,
+    /// The brute-force limits (`oauth::throttle`); off unless set.
+    limits: FailureLimits,
 }
 
 impl Service {
@@ -136,7 +139,18 @@ impl Service {
             jwt,
             jwt_key: OnceLock::new(),
             metrics: None,
+            limits: FailureLimits::default(),
         }
+    }
+
+    /// Applies the brute-force limits of `[security]` (all off by default).
+    pub fn with_failure_limits(mut self, limits: FailureLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn failure_limits(&self) -> FailureLimits {
+        self.limits
     }
 
     /// Counts into `metrics` (the server's registry).
@@ -252,10 +266,21 @@ impl Service {
     }
 
     /// Token exchange (RFC 6749 §3.2): authenticate the client, check it may use the grant,
-    /// run the grant.
+    /// run the grant. The source address is unknown: of the brute-force limits, only those per
+    /// login and per client id apply.
     pub fn exchange(&self, request: TokenRequest) -> Result<IssuedTokens, Error> {
+        self.exchange_from(request, "")
+    }
+
+    /// [`Service::exchange`] for a request from `remote_addr` (the peer, or the client of a
+    /// proxy on this host), which the brute-force limits count failures against.
+    pub fn exchange_from(
+        &self,
+        request: TokenRequest,
+        remote_addr: &str,
+    ) -> Result<IssuedTokens, Error> {
         let grant = request.grant.grant_type();
-        let result = self.exchange_uncounted(request);
+        let result = self.exchange_uncounted(request, remote_addr);
         self.count(|m| match &result {
             Ok(tokens) => {
                 let issued = |kind| m.tokens_issued.with_label_values(&["oauth2", kind]);
@@ -274,14 +299,21 @@ impl Service {
             Err(Error::InvalidUserCredentials) => {
                 m.login_failures.with_label_values(&["oauth2"]).inc();
             }
+            Err(Error::TooManyFailures { .. }) => {
+                m.login_lockouts.with_label_values(&["oauth2"]).inc();
+            }
             Err(_) => {}
         });
         result
     }
 
-    fn exchange_uncounted(&self, request: TokenRequest) -> Result<IssuedTokens, Error> {
+    fn exchange_uncounted(
+        &self,
+        request: TokenRequest,
+        remote_addr: &str,
+    ) -> Result<IssuedTokens, Error> {
         let mut conn = self.store.conn()?;
-        let client = client_auth::authenticate(&mut conn, &request.client)?;
+        let client = self.authenticate_client(&mut conn, &request.client, remote_addr)?;
         if !client.allows(request.grant.grant_type()) {
             return Err(Error::GrantNotAllowed);
         }
@@ -290,11 +322,15 @@ impl Service {
                 username,
                 password,
                 scope,
-            } => {
-                // argon2 runs without a connection held.
-                drop(conn);
-                grants::password::exchange(self, &client, username, password, scope.as_ref())
-            }
+            } => grants::password::exchange(
+                self,
+                conn,
+                &client,
+                username,
+                password,
+                scope.as_ref(),
+                remote_addr,
+            ),
             GrantRequest::ClientCredentials { scope } => {
                 grants::client_credentials::exchange(self, &mut conn, &client, scope.as_ref())
             }
@@ -339,6 +375,22 @@ impl Service {
         }
     }
 
+    /// Client authentication (`client_auth`) whose failures count against the brute-force
+    /// limits (`throttle`); a success costs nothing more.
+    fn authenticate_client(
+        &self,
+        conn: &mut DbConnection,
+        creds: &ClientCredentials,
+        remote_addr: &str,
+    ) -> Result<Client, Error> {
+        match client_auth::authenticate(conn, creds) {
+            Err(Error::ClientAuthenticationFailed { .. }) => {
+                Err(self.client_failed(conn, creds, remote_addr))
+            }
+            other => other,
+        }
+    }
+
     /// Authenticates the caller of revocation or introspection. A bearer must hold an active
     /// access token whose ACL grants `required`.
     pub(crate) fn authorize(
@@ -349,7 +401,13 @@ impl Service {
         now: i64,
     ) -> Result<Authorized, Error> {
         match caller {
-            Caller::Client(creds) => client_auth::authenticate(conn, creds).map(Authorized::Client),
+            Caller::Client(creds) => {
+                let client = self.authenticate_client(conn, creds, "");
+                if let Err(Error::TooManyFailures { .. }) = &client {
+                    self.count(|m| m.login_lockouts.with_label_values(&["oauth2"]).inc());
+                }
+                client.map(Authorized::Client)
+            }
             Caller::Bearer(token) => {
                 let key = self
                     .access_token_key(token.expose())

@@ -159,24 +159,26 @@ impl Service {
             return Ok(());
         };
         let mut conn = self.store().conn()?;
-        let deleted = connection::write(&mut conn, |conn| {
-            match tokens::find(conn, &hash)? {
-                Some(record) if record.is_active(now) => {
-                    if record.dialect == WAZO {
-                        sessions::delete_by_id(conn, &record.session_id)?;
-                    } else {
-                        tokens::revoke(conn, &hash, now)?;
-                    }
-                    Ok::<_, Error>(1)
-                }
-                Some(record) if record.dialect == WAZO => {
+        let deleted = connection::write(&mut conn, |conn| match tokens::find(conn, &hash)? {
+            Some(record) if record.is_active(now) => {
+                if record.dialect == WAZO {
                     sessions::delete_by_id(conn, &record.session_id)?;
-                    Ok(0)
+                } else {
+                    tokens::revoke(conn, &hash, now)?;
                 }
-                _ => Ok(0),
+                Ok::<_, Error>(1)
             }
+            Some(record) if record.dialect == WAZO => {
+                sessions::delete_by_id(conn, &record.session_id)?;
+                Ok(0)
+            }
+            _ => Ok(0),
         })?;
-        self.count(|m| m.tokens_revoked.with_label_values(&["access"]).inc_by(deleted));
+        self.count(|m| {
+            m.tokens_revoked
+                .with_label_values(&["access"])
+                .inc_by(deleted)
+        });
         Ok(())
     }
 

@@ -1,7 +1,8 @@
 //! Deletion of expired rows in batches, so one run never holds the write lock for long:
 //! access tokens past expiry; refresh tokens past expiry, revoked ones and consumed ones of dead
 //! families after the retention period; sealed retry answers once no grace window can reach
-//! them; then sessions left without tokens.
+//! them; then sessions left without tokens; and authentication failures older than the
+//! brute-force window.
 //!
 //! Consumed refresh tokens of a live family are kept: replaying one is how reuse is detected.
 use diesel::prelude::*;
@@ -21,6 +22,8 @@ pub struct Purged {
     pub refresh_tokens: usize,
     pub retry_answers: usize,
     pub sessions: usize,
+    /// Rows of `auth_failures` that no longer count (older than the window).
+    pub auth_failures: usize,
 }
 
 /// The cut-off a statement compares against.
@@ -29,6 +32,8 @@ enum Cutoff {
     Now,
     Retention,
     Grace,
+    /// `now` minus the brute-force window.
+    FailureWindow,
 }
 
 /// Which counter a statement adds to.
@@ -38,9 +43,10 @@ enum Counter {
     Refresh,
     Retry,
     Sessions,
+    AuthFailures,
 }
 
-const STATEMENTS: [(&str, Cutoff, Counter); 6] = [
+const STATEMENTS: [(&str, Cutoff, Counter); 7] = [
     (
         "DELETE FROM access_tokens WHERE hash IN \
          (SELECT hash FROM access_tokens WHERE expires_at < $1 LIMIT $2)",
@@ -80,10 +86,22 @@ const STATEMENTS: [(&str, Cutoff, Counter); 6] = [
         Cutoff::Now,
         Counter::Sessions,
     ),
+    (
+        "DELETE FROM auth_failures WHERE id IN \
+         (SELECT id FROM auth_failures WHERE at < $1 LIMIT $2)",
+        Cutoff::FailureWindow,
+        Counter::AuthFailures,
+    ),
 ];
 
-/// Deletes everything expired at `now`, `batch` rows per transaction.
-pub fn purge_expired(conn: &mut DbConnection, now: i64, batch: i64) -> Result<Purged, StoreError> {
+/// Deletes everything expired at `now`, `batch` rows per transaction; authentication failures
+/// go once `failure_window` seconds old (`[security] window`).
+pub fn purge_expired(
+    conn: &mut DbConnection,
+    now: i64,
+    batch: i64,
+    failure_window: i64,
+) -> Result<Purged, StoreError> {
     let mut purged = Purged::default();
     let grace = i64::try_from(MAX_REUSE_GRACE).unwrap_or(i64::MAX);
     for (statement, cutoff, counter) in STATEMENTS {
@@ -91,12 +109,14 @@ pub fn purge_expired(conn: &mut DbConnection, now: i64, batch: i64) -> Result<Pu
             Cutoff::Now => now,
             Cutoff::Retention => now.saturating_sub(RETENTION),
             Cutoff::Grace => now.saturating_sub(grace),
+            Cutoff::FailureWindow => now.saturating_sub(failure_window),
         };
         let count = match counter {
             Counter::Access => &mut purged.access_tokens,
             Counter::Refresh => &mut purged.refresh_tokens,
             Counter::Retry => &mut purged.retry_answers,
             Counter::Sessions => &mut purged.sessions,
+            Counter::AuthFailures => &mut purged.auth_failures,
         };
         // SQLite understands $N placeholders as well as PostgreSQL does.
         loop {

@@ -90,6 +90,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    auth_failures (id) {
+        id -> Text,
+        subject -> Text,
+        at -> BigInt,
+        pending -> Bool,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(access_tokens -> sessions (session_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -99,5 +108,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     refresh_tokens,
     access_tokens,
-    tenants
+    tenants,
+    auth_failures
 );

@@ -25,7 +25,7 @@ async fn expired_tokens_are_purged_in_batches(db: Db) {
     let service = app.service.clone();
     let purge = move |now: i64| {
         let mut conn = service.store().conn().unwrap();
-        purge_expired(&mut conn, now, 2).unwrap()
+        purge_expired(&mut conn, now, 2, 300).unwrap()
     };
     // Nothing has expired yet.
     let now = app.service.now();
@@ -41,7 +41,8 @@ async fn expired_tokens_are_purged_in_batches(db: Db) {
             access_tokens: 6,
             refresh_tokens: 0,
             retry_answers: 0,
-            sessions: 1
+            sessions: 1,
+            auth_failures: 0
         }
     );
     assert_eq!(app.introspect(&client, &cc_token).await["active"], false);
@@ -59,7 +60,8 @@ async fn expired_tokens_are_purged_in_batches(db: Db) {
             access_tokens: 1,
             refresh_tokens: 6,
             retry_answers: 0,
-            sessions: 5
+            sessions: 5,
+            auth_failures: 0
         }
     );
 }

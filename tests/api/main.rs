@@ -9,6 +9,7 @@
 mod helpers;
 
 mod bad_input;
+mod brute_force;
 mod cli;
 mod client_binding;
 mod concurrency;
@@ -18,6 +19,7 @@ mod jwt;
 mod lifecycle;
 mod metrics;
 mod migrations;
+mod openapi;
 mod persistence;
 mod policy_chain;
 mod refresh_expiry;

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::http::body::BodyError;
-use crate::oauth::{Error, RefreshTokenProblem};
+use crate::oauth::{Credential, Error, RefreshTokenProblem};
 
 /// The realm of every `WWW-Authenticate` challenge.
 pub const REALM: &str = "tessera";
@@ -46,6 +46,8 @@ struct Rendered {
     code: &'static str,
     description: String,
     challenge: Challenge,
+    /// Seconds for `Retry-After` (a 503 always gets 1).
+    retry_after: Option<i64>,
 }
 
 fn render(e: &OAuth2Error) -> Rendered {
@@ -55,6 +57,7 @@ fn render(e: &OAuth2Error) -> Rendered {
         code,
         description: description.to_owned(),
         challenge,
+        retry_after: None,
     };
     let e = match e {
         OAuth2Error::BodyTooLarge => {
@@ -73,6 +76,7 @@ fn render(e: &OAuth2Error) -> Rendered {
             code: "invalid_request",
             description: format!("Missing parameter {name}."),
             challenge: Challenge::None,
+            retry_after: None,
         },
         Error::RepeatedParameter => r(
             S::BAD_REQUEST,
@@ -85,6 +89,7 @@ fn render(e: &OAuth2Error) -> Rendered {
             code: "invalid_request",
             description: format!("Malformed request: {why}."),
             challenge: Challenge::None,
+            retry_after: None,
         },
         Error::SensitiveDataInUrl => r(
             S::BAD_REQUEST,
@@ -123,6 +128,25 @@ fn render(e: &OAuth2Error) -> Rendered {
             "Invalid resource owner credentials.",
             Challenge::None,
         ),
+        // The brute-force limits: the error of the credentials refused, with when to retry.
+        Error::TooManyFailures {
+            credential,
+            retry_after,
+        } => {
+            let (status, code, challenge) = match credential {
+                Credential::Password => (S::BAD_REQUEST, "invalid_grant", Challenge::None),
+                Credential::ClientSecret(_) => {
+                    (S::UNAUTHORIZED, "invalid_client", Challenge::Basic)
+                }
+            };
+            Rendered {
+                status,
+                code,
+                description: "Too many failed attempts; retry later.".to_owned(),
+                challenge,
+                retry_after: Some(*retry_after),
+            }
+        }
         Error::InvalidRefreshToken(problem) => {
             let description = match problem {
                 // Another client's token is indistinguishable from an unknown one.
@@ -254,6 +278,9 @@ impl ResponseError for OAuth2Error {
         }
         if rendered.status == StatusCode::SERVICE_UNAVAILABLE {
             builder.insert_header((RETRY_AFTER, "1"));
+        }
+        if let Some(seconds) = rendered.retry_after {
+            builder.insert_header((RETRY_AFTER, seconds.to_string()));
         }
         builder.json(Body {
             error: rendered.code,

@@ -28,8 +28,10 @@ pub async fn token(
     let params = body::params(&req, &body)?;
     let grant = grant_request(&params)?;
     let client = credentials::client_credentials(credentials::authorization(&req)?, &params)?;
+    // What the brute-force limits count failures against.
+    let remote_addr = wazo::token::remote_addr(&req);
     let issued = state
-        .run(move |s| s.exchange(TokenRequest { client, grant }))
+        .run(move |s| s.exchange_from(TokenRequest { client, grant }, &remote_addr))
         .await?;
     Ok(super::ok().json(TokenResponse {
         access_token: issued.access_token.expose(),

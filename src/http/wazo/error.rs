@@ -9,7 +9,7 @@
 //! Both `oauth::Error` matches are exhaustive: a new domain error forces a decision here.
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CACHE_CONTROL, RETRY_AFTER};
+use actix_web::http::header::{CACHE_CONTROL, HeaderValue, RETRY_AFTER};
 use serde_json::{Value, json};
 
 use crate::clock::Timestamp;
@@ -89,6 +89,8 @@ impl TokenError {
                 S::TOO_MANY_REQUESTS,
                 format!("User {user} has exceeded the maximum number of active sessions"),
             ),
+            // The brute-force limits (wazo-auth has none): 429 with `Retry-After`.
+            Error::TooManyFailures { .. } => (S::TOO_MANY_REQUESTS, TOO_MANY_FAILURES.to_owned()),
             Error::NoSuchToken => (S::NOT_FOUND, "No such token".to_owned()),
             Error::ScopeDenied(scope) | Error::InsufficientAccess(scope) => {
                 (S::FORBIDDEN, format!("Unauthorized for {}", ascii(scope)))
@@ -128,6 +130,9 @@ impl TokenError {
             CACHE_CONTROL,
             actix_web::http::header::HeaderValue::from_static("no-store"),
         );
+        if let TokenError::Domain(e) = self {
+            retry_after(e, &mut response);
+        }
         response
     }
 
@@ -141,7 +146,23 @@ impl TokenError {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             builder.insert_header((RETRY_AFTER, "1"));
         }
-        builder.finish()
+        let mut response = builder.finish();
+        if let TokenError::Domain(e) = self {
+            retry_after(e, &mut response);
+        }
+        response
+    }
+}
+
+/// The reason of a 429 from the brute-force limits.
+pub const TOO_MANY_FAILURES: &str = "Too many failed authentication attempts, retry later";
+
+/// `Retry-After` for an attempt refused by the brute-force limits.
+fn retry_after(e: &Error, response: &mut HttpResponse) {
+    if let Error::TooManyFailures { retry_after, .. } = e {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(*retry_after));
     }
 }
 
@@ -297,6 +318,17 @@ impl ApiError {
                 json!({}),
                 None,
             ),
+            Error::TooManyFailures { .. } => {
+                let mut response = body(
+                    S::TOO_MANY_REQUESTS,
+                    json!(TOO_MANY_FAILURES),
+                    "too-many-failed-attempts",
+                    json!({}),
+                    None,
+                );
+                retry_after(e, &mut response);
+                response
+            }
             Error::MissingParameter(_)
             | Error::RepeatedParameter
             | Error::MalformedRequest(_)

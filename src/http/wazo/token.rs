@@ -294,8 +294,9 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The client address: the peer, or, when the peer is a proxy on this host (Wazo's nginx),
-/// the last `X-Forwarded-For` entry (werkzeug `ProxyFix(x_for=1)`).
-fn remote_addr(req: &HttpRequest) -> String {
+/// the last `X-Forwarded-For` entry (werkzeug `ProxyFix(x_for=1)`). The OAuth2 token endpoint
+/// uses it too, for the brute-force limits.
+pub(crate) fn remote_addr(req: &HttpRequest) -> String {
     let peer = req.peer_addr().map(|a| a.ip());
     let forwarded = header(req.headers(), "X-Forwarded-For").and_then(|v| {
         v.rsplit(',')
