@@ -60,7 +60,7 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<Client>, StoreEr
     clients::table
         .find(id)
         .select(ClientRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .map(Client::try_from)
         .transpose()

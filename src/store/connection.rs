@@ -160,7 +160,10 @@ impl Store {
         };
         let pool = r2d2::Pool::builder()
             .max_size(size)
-            .min_idle(Some(1))
+            // No idle connection opened in the background: connections open on demand, and
+            // a CLI command never exits while the pool is still connecting (libpq + OpenSSL
+            // tear-down under a half-made TLS connection crashed at exit).
+            .min_idle(Some(0))
             .connection_timeout(options.timeout)
             // A PostgreSQL restart leaves every pooled connection dead; a `SELECT 1` at
             // checkout replaces them (one round trip). A SQLite file cannot go away like that.

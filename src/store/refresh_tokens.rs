@@ -143,7 +143,7 @@ pub fn find_by_hash(
     refresh_tokens::table
         .filter(refresh_tokens::hash.eq(hash))
         .select(Row::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .map(RefreshTokenRecord::try_from)
         .transpose()
@@ -186,7 +186,7 @@ pub fn find_child(
     refresh_tokens::table
         .filter(refresh_tokens::parent_id.eq(parent_id))
         .select(Row::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .map(RefreshTokenRecord::try_from)
         .transpose()
@@ -242,7 +242,7 @@ pub fn find_live_for(
         .filter(refresh_tokens::consumed_at.is_null())
         .filter(refresh_tokens::revoked_at.is_null())
         .select(Row::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .map(RefreshTokenRecord::try_from)
         .transpose()

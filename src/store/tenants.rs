@@ -46,7 +46,7 @@ pub fn is_within(
         let parent: Option<Option<String>> = tenants::table
             .find(&current)
             .select(tenants::parent_uuid)
-            .first(conn)
+            .get_result(conn)
             .optional()?;
         match parent.flatten() {
             Some(p) if p != current => current = p,

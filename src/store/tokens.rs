@@ -93,7 +93,7 @@ pub fn find(conn: &mut DbConnection, hash: &str) -> Result<Option<AccessTokenRec
     access_tokens::table
         .find(hash)
         .select(Row::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .map(AccessTokenRecord::try_from)
         .transpose()
@@ -108,7 +108,7 @@ pub fn find_with_session(
         .inner_join(sessions::table)
         .filter(access_tokens::hash.eq(hash))
         .select((Row::as_select(), SessionRecord::as_select()))
-        .first(conn)
+        .get_result(conn)
         .optional()?
     else {
         return Ok(None);

@@ -70,7 +70,7 @@ pub fn find_by_id(conn: &mut DbConnection, id: &str) -> Result<Option<User>, Sto
     users::table
         .find(id)
         .select(UserRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .map(User::try_from)
         .transpose()
@@ -81,7 +81,7 @@ pub fn find_by_login(conn: &mut DbConnection, login: &str) -> Result<Option<User
     users::table
         .filter(users::username_key.eq(login_key(login)))
         .select(UserRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .map(User::try_from)
         .transpose()
