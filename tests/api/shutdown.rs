@@ -28,6 +28,32 @@ fn credential(dir: &std::path::Path, name: &str) -> String {
         .to_owned()
 }
 
+/// The administrator's credentials and where to use them.
+struct Creds {
+    base: String,
+    user: String,
+    pw: String,
+}
+
+impl Creds {
+    async fn password_grant(
+        &self,
+        http: &reqwest::Client,
+        id: &str,
+        secret: &str,
+    ) -> reqwest::Result<reqwest::Response> {
+        http.post(format!("{}/oauth2/token", self.base))
+            .basic_auth(id, Some(secret))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", self.user.as_str()),
+                ("password", self.pw.as_str()),
+            ])
+            .send()
+            .await
+    }
+}
+
 /// What one request came to.
 #[derive(Debug)]
 enum Outcome {
@@ -62,44 +88,19 @@ async fn graceful_stop_on(signal: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(up, "server did not start");
-    let (user, pw) = (
-        credential(dir.path(), "TESSERA_ADMIN_USERNAME"),
-        credential(dir.path(), "TESSERA_ADMIN_PASSWORD"),
-    );
+    let creds = Arc::new(Creds {
+        base: base.clone(),
+        user: credential(dir.path(), "TESSERA_ADMIN_USERNAME"),
+        pw: credential(dir.path(), "TESSERA_ADMIN_PASSWORD"),
+    });
     let (id, secret) = (
         credential(dir.path(), "TESSERA_CLIENT_ID"),
         credential(dir.path(), "TESSERA_CLIENT_SECRET"),
     );
-    let grant = {
-        let (http, base, user, pw, id, secret) = (
-            http.clone(),
-            base.clone(),
-            user.clone(),
-            pw.clone(),
-            id.clone(),
-            secret.clone(),
-        );
-        move || {
-            let (http, base, user, pw, id, secret) = (
-                http.clone(),
-                base.clone(),
-                user.clone(),
-                pw.clone(),
-                id.clone(),
-                secret.clone(),
-            );
-            async move {
-                http.post(format!("{base}/oauth2/token"))
-                    .basic_auth(&id, Some(&secret))
-                    .form(&[
-                        ("grant_type", "password"),
-                        ("username", &user),
-                        ("password", &pw),
-                    ])
-                    .send()
-                    .await
-            }
-        }
+    let grant = || {
+        let (http, creds, id, secret) =
+            (http.clone(), Arc::clone(&creds), id.clone(), secret.clone());
+        async move { creds.password_grant(&http, &id, &secret).await }
     };
 
     // A steady refresh load: 6 clients, each with its own family.
