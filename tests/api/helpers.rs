@@ -117,22 +117,7 @@ impl Drop for TestDb {
 
 /// Settings for a test: the database URL, port 0, a data dir in the temp dir, cleanup off.
 pub fn test_settings(db: &TestDb, overrides: &[(&str, &str)]) -> Settings {
-    let mut env: Vec<(String, String)> = vec![
-        ("TESSERA_DATABASE__URL".into(), db.url.clone()),
-        ("TESSERA_SERVER__BIND".into(), "127.0.0.1:0".into()),
-        (
-            "TESSERA_SERVER__DATA_DIR".into(),
-            db.dir.path().join("data").display().to_string(),
-        ),
-        ("TESSERA_SERVER__WORKERS".into(), "2".into()),
-        ("TESSERA_DATABASE__CLEANUP_INTERVAL".into(), "0".into()),
-    ];
-    env.extend(
-        overrides
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    Settings::load_with_env(None, env).expect("test settings")
+    Settings::load_with_env(None, test_env(db, overrides)).expect("test settings")
 }
 
 pub struct TestApp {

@@ -13,29 +13,25 @@ use crate::on_both_backends;
 
 on_both_backends!(jwt_access_tokens_verify_with_the_published_jwks);
 
-/// What a resource server does: fetch the metadata, then the JWKS, then verify.
-async fn verify_like_a_resource_server(app: &TestApp, token: &str) -> Value {
-    let metadata: Value = app
-        .http
-        .get(app.url("/.well-known/oauth-authorization-server"))
+/// `GET path`, its body as JSON.
+async fn get_json<T: serde::de::DeserializeOwned>(app: &TestApp, path: &str) -> T {
+    app.http
+        .get(app.url(path))
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// What a resource server does: fetch the metadata, then the JWKS, then verify.
+async fn verify_like_a_resource_server(app: &TestApp, token: &str) -> Value {
+    let metadata: Value = get_json(app, "/.well-known/oauth-authorization-server").await;
     let issuer = str_of(&metadata, "issuer").to_owned();
     let jwks_uri = str_of(&metadata, "jwks_uri").to_owned();
     assert_eq!(jwks_uri, format!("{issuer}/oauth2/jwks"));
-    let jwks: JwkSet = app
-        .http
-        .get(app.url("/oauth2/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: JwkSet = get_json(app, "/oauth2/jwks").await;
     let header = decode_header(token).unwrap();
     assert_eq!(header.alg, Algorithm::RS256);
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
@@ -147,15 +143,7 @@ async fn jwt_access_tokens_verify_with_the_published_jwks(db: Db) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_key_is_made_until_a_policy_needs_it() {
     let app = TestApp::spawn(Db::Sqlite).await;
-    let jwks: Value = app
-        .http
-        .get(app.url("/oauth2/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = get_json(&app, "/oauth2/jwks").await;
     assert_eq!(jwks, json!({"keys": []}));
     assert!(
         !app.settings
