@@ -1,6 +1,7 @@
 //! Start-up: open the store, run migrations, create the first administrator on an empty
-//! database, and serve HTTP. The same [`Application::build`] runs in production and in tests
-//! (bound to port 0, with a manual clock).
+//! database, and serve HTTP, or HTTPS with `[server.tls]` (rustls: TLS 1.2 and 1.3 only,
+//! RFC 9325). The same [`Application::build`] runs in production and in tests (bound to port 0,
+//! with a manual clock).
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,16 +10,17 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle, Service as _};
 use actix_web::http::ConnectionType;
-use actix_web::middleware::Logger;
 use actix_web::{App, HttpServer, web};
 use uuid::Uuid;
 
 use crate::clock::{Clock, Stopwatch};
-use crate::config::Settings;
+use crate::config::{Settings, TlsSettings};
 use crate::crypto::derive::ServerSecret;
 use crate::crypto::{password, token};
 use crate::domain::{Client, GrantType, Secret, User};
-use crate::http::{AppState, redact_path, routes};
+use crate::http::access_log::AccessLog;
+use crate::http::client_addr::TrustedProxies;
+use crate::http::{AppState, routes};
 use crate::metrics::Metrics;
 use crate::oauth::Service;
 use crate::oauth::service::{JwtOptions, WazoOptions};
@@ -37,6 +39,13 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("cannot listen on {addr}: {reason}")]
     Bind { addr: String, reason: String },
+    /// A `[server.tls]` file that cannot be used; `what` is "certificate" or "private key".
+    #[error("cannot load TLS {what} {path}: {reason}")]
+    Tls {
+        what: &'static str,
+        path: String,
+        reason: String,
+    },
     #[error("cannot write {path}: {reason}")]
     Write { path: String, reason: String },
     #[error("{0}")]
@@ -191,6 +200,11 @@ impl Application {
     /// Must be called inside a Tokio runtime.
     pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
         let addr = settings.bind_addr()?;
+        // Checked at load already; again here for settings edited after it. Before anything
+        // is opened or written: a start that cannot serve safely does nothing.
+        settings.validate_transport(addr)?;
+        let tls = tls_config(&settings.server.tls)?;
+        let trusted_proxies = TrustedProxies::new(settings.trusted_proxies()?);
         let settings_for_store = settings.clone();
         let now = clock.now().secs();
         let (store, initial_credentials) = web::block(move || {
@@ -240,6 +254,7 @@ impl Application {
             service: Arc::clone(&service),
             issuer: settings.issuer(),
             max_body_bytes: settings.server.max_body_bytes,
+            trusted_proxies,
         };
         let listener = TcpListener::bind(addr).map_err(|e| StartError::Bind {
             addr: addr.to_string(),
@@ -298,18 +313,18 @@ impl Application {
                         Ok(res)
                     }
                 })
-                .wrap(
-                    Logger::new("%a \"%{method}xi %{path}xi\" %s %b %Dms")
-                        .custom_request_replace("method", |req| req.method().to_string())
-                        .custom_request_replace("path", |req| redact_path(req.path())),
-                )
+                // Outermost: times the whole request and sets `X-Request-Id` on every answer.
+                .wrap(AccessLog)
                 .configure(routes::configure)
         })
         .workers(workers)
         // Signals are ours (`stop_on_signals`): SIGINT must be graceful too.
         .disable_signals()
-        .shutdown_timeout(settings.server.shutdown_timeout)
-        .listen(listener)
+        .shutdown_timeout(settings.server.shutdown_timeout);
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config),
+            None => server.listen(listener),
+        }
         .map_err(|e| StartError::Bind {
             addr: addr.to_string(),
             reason: e.to_string(),
@@ -387,6 +402,85 @@ impl Application {
     }
 }
 
+/// The rustls configuration of `[server.tls]`, or `None` for plain HTTP. TLS 1.3 and 1.2 only
+/// (RFC 9325 §3.1.1, the OWASP TLS cheat sheet), with the ring provider's default cipher
+/// suites: AEAD only (AES-GCM, ChaCha20-Poly1305) over ECDHE, so every connection has forward
+/// secrecy and no CBC or static-RSA key exchange is offered (RFC 9325 §4.1, §4.2).
+pub fn tls_config(tls: &TlsSettings) -> Result<Option<rustls::ServerConfig>, StartError> {
+    use rustls::crypto::CryptoProvider;
+    use rustls::sign::CertifiedKey;
+
+    if !tls.enabled() {
+        return Ok(None);
+    }
+    let (cert_path, key_path) = (tls.cert_file.display(), tls.key_file.display());
+    let cert_err = |reason: String| StartError::Tls {
+        what: "certificate",
+        path: cert_path.to_string(),
+        reason,
+    };
+    let key_err = |reason: String| StartError::Tls {
+        what: "private key",
+        path: key_path.to_string(),
+        reason,
+    };
+    let chain = read_certificates(&tls.cert_file).map_err(cert_err)?;
+    let key = read_private_key(&tls.key_file).map_err(key_err)?;
+    let provider: Arc<CryptoProvider> = Arc::new(rustls::crypto::ring::default_provider());
+    // Checked one by one, so that the error names the file at fault.
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key.clone_key())
+        .map_err(|e| key_err(e.to_string()))?;
+    match CertifiedKey::new(chain.clone(), signing_key).keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+        Err(rustls::Error::InconsistentKeys(_)) => {
+            return Err(cert_err(format!(
+                "its public key does not match the private key {key_path}"
+            )));
+        }
+        Err(e) => return Err(cert_err(e.to_string())),
+    }
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
+        .map_err(|e| StartError::Other(format!("TLS configuration: {e}")))?;
+    log::info!("TLS 1.2 and 1.3 with the certificate {cert_path}");
+    Ok(Some(config))
+}
+
+/// The PEM certificates of `path`, in order (the server's first).
+fn read_certificates(
+    path: &Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let pem = std::fs::read(path).map_err(|e| e.to_string())?;
+    let chain = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("bad PEM: {e}"))?;
+    if chain.is_empty() {
+        return Err("no certificate found (expected PEM \"BEGIN CERTIFICATE\" blocks)".into());
+    }
+    Ok(chain)
+}
+
+/// The first PEM private key of `path` (PKCS#8, PKCS#1 or SEC1). Its contents never appear
+/// in an error.
+fn read_private_key(path: &Path) -> Result<rustls::pki_types::PrivateKeyDer<'static>, String> {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::{self, PemObject};
+
+    let pem = std::fs::read(path).map_err(|e| e.to_string())?;
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| match e {
+        pem::Error::NoItemsFound => {
+            "no private key found (expected a PEM \"PRIVATE KEY\" block)".to_owned()
+        }
+        e => format!("bad PEM: {e}"),
+    })
+}
+
 /// The brute-force limits of `[security]`.
 fn failure_limits(settings: &Settings) -> FailureLimits {
     let s = &settings.security;
@@ -414,7 +508,7 @@ fn spawn_cleanup(service: Arc<Service>, interval: u64, batch: u32) {
                 let now = service.now();
                 let window = service.failure_limits().window;
                 let mut conn = service.store().conn()?;
-                cleanup::purge_expired(&mut conn, now, i64::from(batch), window)
+                cleanup::purge_expired(service.store(), &mut conn, now, i64::from(batch), window)
             })
             .await;
             match result {

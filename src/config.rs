@@ -1,9 +1,10 @@
 //! Settings: the shipped `conf/tessera.toml` (compiled in as the default layer), overlaid by
 //! `--config FILE` / `TESSERA_CONFIG`, overlaid by `TESSERA_<SECTION>__<KEY>` variables.
 //! Unknown keys and bad values are errors that name the key.
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::policy::PolicySettings;
@@ -49,6 +50,30 @@ pub struct ServerSettings {
     pub config_watch_ms: u64,
     /// Seconds requests in flight get to finish after SIGTERM or SIGINT.
     pub shutdown_timeout: u64,
+    /// Serve plain HTTP on a non-loopback `bind` (behind a TLS-terminating proxy); without it,
+    /// such a bind without `[server.tls]` refuses to start.
+    pub allow_insecure_http: bool,
+    /// Peers whose `X-Forwarded-For` gives the client address: IP addresses or CIDR ranges.
+    pub trusted_proxies: Vec<String>,
+    pub tls: TlsSettings,
+}
+
+/// The `[server.tls]` table: HTTPS served by Tessera itself (rustls, TLS 1.2 and 1.3).
+/// Both files empty = plain HTTP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM file of the certificate chain, the server's certificate first.
+    pub cert_file: PathBuf,
+    /// PEM file of the certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+}
+
+impl TlsSettings {
+    /// Whether TLS is configured (both files named; `validate` refuses one without the other).
+    pub fn enabled(&self) -> bool {
+        !self.cert_file.as_os_str().is_empty() && !self.key_file.as_os_str().is_empty()
+    }
 }
 
 /// The `[jwt]` table: JWT access tokens (`token_format = "jwt"`, RFC 9068).
@@ -106,6 +131,17 @@ pub struct DatabaseSettings {
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
     pub level: String,
+    pub format: LogFormat,
+}
+
+/// How each log record is written on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// env_logger's line: `[time LEVEL target] message`.
+    Text,
+    /// One JSON object per line: `ts`, `level`, `target`, `message`, and an access line's fields.
+    Json,
 }
 
 impl Settings {
@@ -145,6 +181,7 @@ impl Settings {
                 // TESSERA_WAZO__DEFAULT_USER_ACL="a.#,b.read" is a list.
                 .list_separator(",")
                 .with_list_parse_key("wazo.default_user_acl")
+                .with_list_parse_key("server.trusted_proxies")
                 .source(Some(overrides)),
         );
         let mut settings: Settings = builder
@@ -162,7 +199,8 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        self.bind_addr()?;
+        let addr = self.bind_addr()?;
+        self.validate_transport(addr)?;
         let issuer = &self.server.issuer;
         if !issuer.is_empty() && !issuer.starts_with("https://") && !issuer.starts_with("http://") {
             return Err(bad("server.issuer", "must be an http:// or https:// URL"));
@@ -217,6 +255,60 @@ impl Settings {
         Ok(())
     }
 
+    /// TLS files come in pairs; trusted proxies parse; plain HTTP only on loopback unless the
+    /// operator says a TLS-terminating proxy is in front.
+    pub fn validate_transport(&self, addr: SocketAddr) -> Result<(), ConfigError> {
+        let tls = &self.server.tls;
+        match (
+            tls.cert_file.as_os_str().is_empty(),
+            tls.key_file.as_os_str().is_empty(),
+        ) {
+            (false, true) => {
+                return Err(bad(
+                    "server.tls.key_file",
+                    "must be set when server.tls.cert_file is",
+                ));
+            }
+            (true, false) => {
+                return Err(bad(
+                    "server.tls.cert_file",
+                    "must be set when server.tls.key_file is",
+                ));
+            }
+            _ => {}
+        }
+        self.trusted_proxies()?;
+        if !tls.enabled() && !self.server.allow_insecure_http && !is_loopback(addr.ip()) {
+            return Err(bad(
+                "server.bind",
+                &format!(
+                    "{addr} is not a loopback address, and plain HTTP there would carry \
+                     passwords and tokens in clear: set [server.tls] cert_file and key_file, \
+                     or, behind a TLS-terminating proxy, set [server] allow_insecure_http = true"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The parsed `[server] trusted_proxies`: an address is a one-address range. Empty entries
+    /// are skipped, so that `TESSERA_SERVER__TRUSTED_PROXIES=` clears the list.
+    pub fn trusted_proxies(&self) -> Result<Vec<IpNet>, ConfigError> {
+        self.server
+            .trusted_proxies
+            .iter()
+            .filter(|entry| !entry.trim().is_empty())
+            .map(|entry| {
+                parse_proxy(entry).ok_or_else(|| {
+                    bad(
+                        "server.trusted_proxies",
+                        &format!("`{entry}` is not an IP address or CIDR range (e.g. 10.0.0.0/8)"),
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// The socket address to listen on.
     pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
         self.server.bind.parse().map_err(|_| {
@@ -230,7 +322,12 @@ impl Settings {
     /// The issuer identifier (RFC 8414 §2), without a trailing slash.
     pub fn issuer(&self) -> String {
         if self.server.issuer.is_empty() {
-            format!("http://{}", self.server.bind)
+            let scheme = if self.server.tls.enabled() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{}", self.server.bind)
         } else {
             self.server.issuer.trim_end_matches('/').to_owned()
         }
@@ -278,6 +375,21 @@ impl Settings {
             _ => None,
         }
     }
+}
+
+/// `127.0.0.0/8` and `::1` (also as an IPv4-mapped address): reachable from this host only.
+fn is_loopback(ip: IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
+}
+
+/// An IP address or a CIDR range, surrounding whitespace ignored.
+fn parse_proxy(entry: &str) -> Option<IpNet> {
+    let entry = entry.trim();
+    entry
+        .parse::<IpAddr>()
+        .map(IpNet::from)
+        .or_else(|_| entry.parse::<IpNet>().map(|net| net.trunc()))
+        .ok()
 }
 
 fn bad(key: impl Into<String>, reason: &str) -> ConfigError {
@@ -383,5 +495,106 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(msg.contains("refresh_token_ttl"), "{msg}");
+    }
+
+    fn error_of(toml: &str, env: &[(&str, &str)]) -> String {
+        load(toml, env)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn plain_http_off_loopback_is_refused_naming_the_address_and_the_ways_out() {
+        for bind in [
+            "0.0.0.0:9497",
+            "192.0.2.10:443",
+            "[::]:9497",
+            "[2001:db8::1]:80",
+        ] {
+            let msg = error_of(&format!("[server]\nbind = \"{bind}\"\n"), &[]);
+            assert!(msg.contains("server.bind"), "{msg}");
+            assert!(msg.contains(bind), "{msg}");
+            assert!(msg.contains("[server.tls]"), "{msg}");
+            assert!(msg.contains("allow_insecure_http = true"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn plain_http_is_accepted_on_loopback_behind_a_proxy_or_with_tls() -> Result<(), ConfigError> {
+        for bind in [
+            "127.0.0.1:9497",
+            "127.1.2.3:0",
+            "[::1]:9497",
+            "[::ffff:127.0.0.1]:1",
+        ] {
+            load(&format!("[server]\nbind = \"{bind}\"\n"), &[])?;
+        }
+        let s = load(
+            "[server]\nbind = \"0.0.0.0:9497\"\nallow_insecure_http = true\n",
+            &[],
+        )?;
+        assert!(!s.server.tls.enabled());
+        let s = load(
+            "[server]\nbind = \"0.0.0.0:443\"\n[server.tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n",
+            &[],
+        )?;
+        assert!(s.server.tls.enabled());
+        let s = load(
+            "",
+            &[
+                ("TESSERA_SERVER__BIND", "0.0.0.0:443"),
+                ("TESSERA_SERVER__TLS__CERT_FILE", "c.pem"),
+                ("TESSERA_SERVER__TLS__KEY_FILE", "k.pem"),
+            ],
+        )?;
+        assert_eq!(s.server.tls.key_file, PathBuf::from("k.pem"));
+        Ok(())
+    }
+
+    #[test]
+    fn a_tls_file_without_its_pair_is_an_error_naming_the_missing_key() {
+        let msg = error_of("[server.tls]\ncert_file = \"c.pem\"\n", &[]);
+        assert!(msg.contains("server.tls.key_file"), "{msg}");
+        let msg = error_of("[server.tls]\nkey_file = \"k.pem\"\n", &[]);
+        assert!(msg.contains("server.tls.cert_file"), "{msg}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges() -> Result<(), ConfigError> {
+        let s = load(
+            "[server]\ntrusted_proxies = [\"127.0.0.1\", \"10.1.2.3/8\", \"::1\", \"fd00::/8\"]\n",
+            &[],
+        )?;
+        let nets: Vec<String> = s
+            .trusted_proxies()?
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["127.0.0.1/32", "10.0.0.0/8", "::1/128", "fd00::/8"]);
+        let s = load(
+            "",
+            &[(
+                "TESSERA_SERVER__TRUSTED_PROXIES",
+                "127.0.0.1,192.168.0.0/16",
+            )],
+        )?;
+        assert_eq!(s.trusted_proxies()?.len(), 2);
+        assert!(
+            Settings::load_with_env(None, Vec::new())?
+                .trusted_proxies()?
+                .is_empty()
+        );
+        let s = load(
+            "[server]\ntrusted_proxies = [\"10.0.0.1\"]\n",
+            &[("TESSERA_SERVER__TRUSTED_PROXIES", "")],
+        )?;
+        assert!(s.trusted_proxies()?.is_empty());
+        for bad in ["nginx", "10.0.0.0/33", "1.2.3.4:80", "::1/129"] {
+            let msg = error_of(&format!("[server]\ntrusted_proxies = [\"{bad}\"]\n"), &[]);
+            assert!(msg.contains("server.trusted_proxies"), "{bad}: {msg}");
+            assert!(msg.contains(&format!("`{bad}`")), "{bad}: {msg}");
+        }
+        Ok(())
     }
 }

@@ -5,10 +5,12 @@
 //! Lookups by a primary or unique key use `get_result`, not `first`: `first` adds `LIMIT ?`,
 //! and SQLite re-compiles a cached statement whenever that parameter is bound (measured: 3.8 µs
 //! instead of 0.6 µs per lookup, most of the CPU of a token check).
+pub mod admin;
 pub mod auth_failures;
 pub mod cleanup;
 pub mod clients;
 pub mod connection;
+mod group_commit;
 pub mod migrations;
 pub mod refresh_tokens;
 pub mod schema;

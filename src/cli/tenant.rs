@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use clap::Subcommand;
+use serde::Serialize;
 use uuid::Uuid;
 
 use crate::app::open_store;
@@ -10,12 +11,13 @@ use crate::config::Settings;
 use crate::store::tenants::{self, TenantRecord};
 use crate::store::{StoreError, connection};
 
-use super::{CliResult, canonical_uuid, now};
+use super::{CliResult, JsonOutput, canonical_uuid, now, print_json};
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
     /// Register a tenant, optionally below a parent.
     Add {
+        /// The tenant's name.
         name: String,
         /// The tenant's UUID (default: a new one).
         #[arg(long)]
@@ -25,7 +27,19 @@ pub enum TenantCommand {
         parent: Option<String>,
     },
     /// List tenants.
-    List,
+    List {
+        #[command(flatten)]
+        output: JsonOutput,
+    },
+}
+
+/// A tenant as `tenant list --json` prints it.
+#[derive(Serialize)]
+struct TenantView<'a> {
+    uuid: &'a str,
+    name: &'a str,
+    parent_uuid: Option<&'a str>,
+    created_at: i64,
 }
 
 pub fn run(settings: &Settings, command: TenantCommand) -> CliResult {
@@ -50,8 +64,21 @@ pub fn run(settings: &Settings, command: TenantCommand) -> CliResult {
             })?;
             let _ = writeln!(out, "created tenant {} ({})", tenant.name, tenant.uuid);
         }
-        TenantCommand::List => {
-            for t in tenants::list(conn).map_err(|e| e.to_string())? {
+        TenantCommand::List { output } => {
+            let list = tenants::list(conn)?;
+            if output.json {
+                let views: Vec<TenantView<'_>> = list
+                    .iter()
+                    .map(|t| TenantView {
+                        uuid: &t.uuid,
+                        name: &t.name,
+                        parent_uuid: t.parent_uuid.as_deref(),
+                        created_at: t.created_at,
+                    })
+                    .collect();
+                return print_json(&views);
+            }
+            for t in list {
                 let _ = writeln!(
                     out,
                     "{}\t{}\t{}",

@@ -1,17 +1,19 @@
 //! `tessera user …`: users, their passwords, ACL, tenant, purpose and email. A new password or
-//! disabling ends the user's sessions, as wazo-auth does.
+//! disabling ends the user's sessions, as wazo-auth does. A user is named by its username
+//! (case-insensitively) or its UUID.
 use std::io::{BufRead, Write};
 
 use clap::{Args, Subcommand};
+use serde::Serialize;
 use uuid::Uuid;
 
 use crate::app::open_store;
 use crate::config::Settings;
 use crate::crypto::{password, token};
 use crate::domain::User;
-use crate::store::{StoreError, connection, sessions, users};
+use crate::store::{DbConnection, StoreError, connection, sessions, users};
 
-use super::{CliResult, canonical_uuid, now};
+use super::{CliError, CliResult, JsonOutput, canonical_uuid, now, print_json, utc};
 
 #[derive(Debug, Args)]
 pub struct PasswordArgs {
@@ -25,12 +27,14 @@ pub struct PasswordArgs {
 pub enum UserCommand {
     /// Create a user.
     Add {
+        /// The login: unique case-insensitively, without ':'.
         username: String,
         #[command(flatten)]
         password: PasswordArgs,
         /// ACL entry (repeatable), e.g. --acl 'confd.users.me.#'.
         #[arg(long = "acl")]
         acl: Vec<String>,
+        /// The email address.
         #[arg(long)]
         email: Option<String>,
         /// The email is confirmed: it then works as a login, case-insensitively.
@@ -49,38 +53,61 @@ pub enum UserCommand {
     /// Change a user's ACL, email, tenant or purpose; its live sessions keep their ACL until
     /// they end.
     Set {
+        /// Username or UUID.
         username: String,
         /// Replace the ACL with these entries (repeatable); `--acl ''` alone clears it.
         #[arg(long = "acl")]
         acl: Vec<String>,
+        /// A new email address; `--email ''` removes it.
         #[arg(long)]
         email: Option<String>,
+        /// Whether the email is confirmed (it then works as a login).
         #[arg(long)]
         email_confirmed: Option<bool>,
+        /// A new tenant UUID.
         #[arg(long)]
         tenant: Option<String>,
+        /// user, internal or external_api.
         #[arg(long, value_parser = ["user", "internal", "external_api"])]
         purpose: Option<String>,
     },
     /// List users.
-    List,
+    List {
+        #[command(flatten)]
+        output: JsonOutput,
+    },
     /// Set a user's password.
     Passwd {
+        /// Username or UUID.
         username: String,
         #[command(flatten)]
         password: PasswordArgs,
     },
-    /// Show one user.
-    Show { username: String },
+    /// Show one user (never its password hash).
+    Show {
+        /// Username or UUID.
+        username: String,
+        #[command(flatten)]
+        output: JsonOutput,
+    },
     /// Disable a user: its sessions end, logins and refreshes fail from now on.
-    Disable { username: String },
-    /// Enable a disabled user.
-    Enable { username: String },
+    Disable {
+        /// Username or UUID.
+        username: String,
+    },
+    /// Enable a disabled user: logins and refreshes work again.
+    Enable {
+        /// Username or UUID.
+        username: String,
+    },
     /// Delete a user with its sessions and tokens.
-    Remove { username: String },
+    Remove {
+        /// Username or UUID.
+        username: String,
+    },
 }
 
-fn read_or_generate_password(args: &PasswordArgs) -> Result<(String, bool), String> {
+fn read_or_generate_password(args: &PasswordArgs) -> Result<(String, bool), CliError> {
     if args.password_stdin {
         let mut line = String::new();
         std::io::stdin()
@@ -89,7 +116,7 @@ fn read_or_generate_password(args: &PasswordArgs) -> Result<(String, bool), Stri
             .map_err(|e| e.to_string())?;
         let pw = line.trim_end_matches(['\r', '\n']).to_owned();
         if pw.is_empty() {
-            return Err("empty password on standard input".into());
+            return Err(CliError::Usage("empty password on standard input".into()));
         }
         Ok((pw, false))
     } else {
@@ -97,10 +124,47 @@ fn read_or_generate_password(args: &PasswordArgs) -> Result<(String, bool), Stri
     }
 }
 
-fn find_user(conn: &mut crate::store::DbConnection, username: &str) -> Result<User, String> {
-    users::find_by_login(conn, username)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no such user: {username}"))
+/// A user by username (case-insensitively), else by UUID.
+pub(super) fn find_user(conn: &mut DbConnection, name: &str) -> Result<User, CliError> {
+    if let Some(user) = users::find_by_login(conn, name)? {
+        return Ok(user);
+    }
+    if let Ok(uuid) = Uuid::try_parse(name) {
+        if let Some(user) = users::find_by_id(conn, &uuid.hyphenated().to_string())? {
+            return Ok(user);
+        }
+    }
+    Err(CliError::Failed(format!("no such user: {name}")))
+}
+
+/// A user as `user show --json` and `user list --json` print it: never its password hash.
+#[derive(Serialize)]
+struct UserView<'a> {
+    uuid: &'a str,
+    username: &'a str,
+    tenant_uuid: &'a str,
+    purpose: &'a str,
+    email: Option<&'a str>,
+    email_confirmed: bool,
+    enabled: bool,
+    acl: &'a [String],
+    created_at: i64,
+}
+
+impl<'a> From<&'a User> for UserView<'a> {
+    fn from(u: &'a User) -> Self {
+        UserView {
+            uuid: &u.id,
+            username: &u.username,
+            tenant_uuid: &u.tenant_uuid,
+            purpose: &u.purpose,
+            email: u.email.as_deref(),
+            email_confirmed: u.email_confirmed,
+            enabled: u.enabled,
+            acl: &u.acl,
+            created_at: u.created_at,
+        }
+    }
 }
 
 pub fn run(settings: &Settings, command: UserCommand) -> CliResult {
@@ -120,7 +184,9 @@ pub fn run(settings: &Settings, command: UserCommand) -> CliResult {
             uuid,
         } => {
             if username.is_empty() || username.contains(':') {
-                return Err("a username must be non-empty and contain no ':'".into());
+                return Err(CliError::Usage(
+                    "a username must be non-empty and contain no ':'".into(),
+                ));
             }
             let tenant = tenant.map(|t| canonical_uuid(&t, "--tenant")).transpose()?;
             let (pw, generated) = read_or_generate_password(&password)?;
@@ -146,8 +212,13 @@ pub fn run(settings: &Settings, command: UserCommand) -> CliResult {
                 let _ = writeln!(out, "password: {pw}");
             }
         }
-        UserCommand::List => {
-            for u in users::list(conn).map_err(|e| e.to_string())? {
+        UserCommand::List { output } => {
+            let list = users::list(conn)?;
+            if output.json {
+                let views: Vec<UserView<'_>> = list.iter().map(UserView::from).collect();
+                return print_json(&views);
+            }
+            for u in list {
                 let state = if u.enabled { "enabled" } else { "disabled" };
                 let _ = writeln!(
                     out,
@@ -187,11 +258,14 @@ pub fn run(settings: &Settings, command: UserCommand) -> CliResult {
             connection::write(conn, |c| users::update(c, &user)).map_err(|e| e.to_string())?;
             let _ = writeln!(out, "updated user {username}");
         }
-        UserCommand::Show { username } => {
+        UserCommand::Show { username, output } => {
             let u = find_user(conn, &username)?;
+            if output.json {
+                return print_json(&UserView::from(&u));
+            }
             let _ = writeln!(
                 out,
-                "username: {}\nuuid: {}\ntenant_uuid: {}\npurpose: {}\nemail: {}{}\nenabled: {}\nacl: {}",
+                "username: {}\nuuid: {}\ntenant_uuid: {}\npurpose: {}\nemail: {}{}\nenabled: {}\nacl: {}\ncreated_at: {}",
                 u.username,
                 u.id,
                 u.tenant_uuid,
@@ -203,7 +277,8 @@ pub fn run(settings: &Settings, command: UserCommand) -> CliResult {
                     ""
                 },
                 u.enabled,
-                u.acl.join(" ")
+                u.acl.join(" "),
+                utc(u.created_at)
             );
         }
         UserCommand::Passwd { username, password } => {

@@ -19,7 +19,7 @@ use crate::oauth::issuance::{self, Grantee, Origin, WAZO};
 use crate::oauth::{Error, RefreshTokenProblem as Problem, Service, rotation};
 use crate::policy::{Dialect, Policy};
 use crate::store::refresh_tokens::RefreshTokenRecord;
-use crate::store::{DbConnection, connection, refresh_tokens, sessions, tokens, users};
+use crate::store::{DbConnection, refresh_tokens, sessions, tokens, users};
 
 /// How the user proves who they are.
 #[derive(Debug)]
@@ -186,7 +186,7 @@ impl Service {
         let now = self.now();
         let policy = self.policy_for_client(Dialect::Wazo, Some(&record.client_id));
         let mut conn = self.store().conn()?;
-        let answer = connection::write(&mut conn, |conn| {
+        let answer = self.store().write(&mut conn, |conn| {
             let answer = rotation::retry(conn, &policy, &record, token, now)?;
             if let Some(answer) = &answer {
                 // Not counted (rolled back) if its access token was revoked since.
@@ -275,7 +275,7 @@ impl Service {
         };
         let format = self.access_format(&policy)?;
         let mut conn = self.store().conn()?;
-        connection::write(&mut conn, |conn| {
+        self.store().write(&mut conn, |conn| {
             if matches!(user.purpose.as_str(), "user" | "external_api")
                 && sessions::count_live(conn, &user.id, now_s)?
                     >= options.max_user_concurrent_sessions

@@ -7,7 +7,7 @@ use crate::domain::Secret;
 use crate::oauth::issuance::OAUTH2;
 use crate::oauth::service::{Authorized, Caller};
 use crate::oauth::{Error, Service};
-use crate::store::{connection, refresh_tokens, tokens};
+use crate::store::{refresh_tokens, tokens};
 
 /// The ACL entry that lets a bearer revoke any token.
 pub const REVOKE_ACCESS: &str = "auth.tokens.revoke";
@@ -39,7 +39,7 @@ impl Service {
             Authorized::Client(client) => client_id == Some(client.id.as_str()),
         };
         // (refresh, access) tokens revoked, for metrics.
-        let revoked = connection::write(&mut conn, |conn| {
+        let revoked = self.store().write(&mut conn, |conn| {
             let refresh_first = request.hint != Some(TokenTypeHint::AccessToken);
             for look_at_refresh in [refresh_first, !refresh_first] {
                 if look_at_refresh {

@@ -14,7 +14,7 @@ use crate::domain::Secret;
 use crate::oauth::{Error, Service};
 use crate::policy::Policy;
 use crate::store::refresh_tokens::RefreshTokenRecord;
-use crate::store::{DbConnection, connection, refresh_tokens, tokens};
+use crate::store::{DbConnection, refresh_tokens, tokens};
 
 /// The token values of a refresh answer, as sealed for a retry.
 #[derive(Serialize, Deserialize)]
@@ -102,7 +102,7 @@ pub fn revoke_reused_family(
     } else {
         "oauth2"
     };
-    let (refresh, access) = connection::write(conn, |conn| {
+    let (refresh, access) = service.store().write(conn, |conn| {
         let refresh = refresh_tokens::revoke_family(conn, &record.family_id, now)?;
         let access = tokens::revoke_family(conn, &record.family_id, now)?;
         Ok::<_, Error>((refresh, access))

@@ -25,7 +25,7 @@ use std::time::Duration;
 use crate::crypto::token::digest;
 use crate::oauth::{ClientCredentials, Credential, Error, Service};
 use crate::store::users::login_key;
-use crate::store::{DbConnection, PooledConnection, auth_failures, connection};
+use crate::store::{DbConnection, PooledConnection, auth_failures};
 
 /// Seconds a pending attempt counts as in flight; older, it counts as a failure.
 const PENDING_TIMEOUT: i64 = 30;
@@ -115,7 +115,7 @@ impl Service {
         loop {
             // A refusal needs reads only: an attack past the limit never takes the write lock.
             let verdict = match verdict(&mut conn, &subjects, limits.window, now)? {
-                Verdict::Admit => connection::write(&mut conn, |c| {
+                Verdict::Admit => self.store().write(&mut conn, |c| {
                     let keys: Vec<String> = subjects.iter().map(|(k, _)| k.clone()).collect();
                     auth_failures::lock(c, &keys)?;
                     let verdict = verdict(c, &subjects, limits.window, now)?;
@@ -154,7 +154,7 @@ impl Service {
             .conn()
             .map_err(Error::from)
             .and_then(|mut conn| {
-                connection::write(&mut conn, |c| {
+                self.store().write(&mut conn, |c| {
                     auth_failures::delete(c, &admission.ids)?;
                     if let Some(login) = &admission.login {
                         auth_failures::clear(c, login)?;
@@ -179,7 +179,7 @@ impl Service {
             .conn()
             .map_err(Error::from)
             .and_then(|mut conn| {
-                connection::write(&mut conn, |c| {
+                self.store().write(&mut conn, |c| {
                     auth_failures::settle(c, &admission.ids).map_err(Error::from)
                 })
             });
@@ -225,7 +225,7 @@ impl Service {
         // The secret was checked already: attempts in flight make no difference here.
         let result = match verdict(conn, &subjects, limits.window, now) {
             Ok(Verdict::Refuse(retry_after)) => Err(refused(retry_after)),
-            Ok(_) => connection::write(conn, |c| {
+            Ok(_) => self.store().write(conn, |c| {
                 let keys: Vec<String> = subjects.iter().map(|(k, _)| k.clone()).collect();
                 auth_failures::lock(c, &keys)?;
                 if let Verdict::Refuse(retry_after) = verdict(c, &subjects, limits.window, now)? {

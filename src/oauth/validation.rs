@@ -12,7 +12,7 @@ use crate::oauth::login::TokenView;
 use crate::oauth::{Error, Service};
 use crate::store::sessions::SessionRecord;
 use crate::store::tokens::AccessTokenRecord;
-use crate::store::{DbConnection, connection, sessions, tenants, tokens};
+use crate::store::{DbConnection, sessions, tenants, tokens};
 
 /// The holder of an access token presented to a protected endpoint.
 #[derive(Debug, Clone)]
@@ -159,21 +159,23 @@ impl Service {
             return Ok(());
         };
         let mut conn = self.store().conn()?;
-        let deleted = connection::write(&mut conn, |conn| match tokens::find(conn, &hash)? {
-            Some(record) if record.is_active(now) => {
-                if record.dialect == WAZO {
-                    sessions::delete_by_id(conn, &record.session_id)?;
-                } else {
-                    tokens::revoke(conn, &hash, now)?;
+        let deleted = self
+            .store()
+            .write(&mut conn, |conn| match tokens::find(conn, &hash)? {
+                Some(record) if record.is_active(now) => {
+                    if record.dialect == WAZO {
+                        sessions::delete_by_id(conn, &record.session_id)?;
+                    } else {
+                        tokens::revoke(conn, &hash, now)?;
+                    }
+                    Ok::<_, Error>(1)
                 }
-                Ok::<_, Error>(1)
-            }
-            Some(record) if record.dialect == WAZO => {
-                sessions::delete_by_id(conn, &record.session_id)?;
-                Ok(0)
-            }
-            _ => Ok(0),
-        })?;
+                Some(record) if record.dialect == WAZO => {
+                    sessions::delete_by_id(conn, &record.session_id)?;
+                    Ok(0)
+                }
+                _ => Ok(0),
+            })?;
         self.count(|m| {
             m.tokens_revoked
                 .with_label_values(&["access"])

@@ -8,7 +8,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use super::{DbConnection, StoreError, connection};
+use super::{DbConnection, Store, StoreError};
 use crate::policy::MAX_REUSE_GRACE;
 
 /// How long revoked refresh tokens, and consumed ones whose family has no live token left, are
@@ -97,6 +97,7 @@ const STATEMENTS: [(&str, Cutoff, Counter); 7] = [
 /// Deletes everything expired at `now`, `batch` rows per transaction; authentication failures
 /// go once `failure_window` seconds old (`[security] window`).
 pub fn purge_expired(
+    store: &Store,
     conn: &mut DbConnection,
     now: i64,
     batch: i64,
@@ -120,7 +121,7 @@ pub fn purge_expired(
         };
         // SQLite understands $N placeholders as well as PostgreSQL does.
         loop {
-            let n = connection::write(conn, |c| {
+            let n = store.write(conn, |c| {
                 diesel::sql_query(statement)
                     .bind::<BigInt, _>(cutoff)
                     .bind::<BigInt, _>(batch)

@@ -12,6 +12,7 @@ use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
 
 use super::StoreError;
+use super::group_commit::GroupWriter;
 use crate::clock::Stopwatch;
 use crate::metrics::Metrics;
 
@@ -74,7 +75,7 @@ pub struct PoolOptions {
 }
 
 /// Opens connections for r2d2 and prepares each one.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Manager {
     backend: Backend,
     busy_timeout_ms: u32,
@@ -119,6 +120,8 @@ pub type PooledConnection = r2d2::PooledConnection<Manager>;
 pub struct Store {
     pool: r2d2::Pool<Manager>,
     backend: Backend,
+    /// SQLite: the one connection this process writes through (group commit).
+    writer: Option<Arc<GroupWriter>>,
     /// Where checkout waits are recorded, once the server has metrics.
     metrics: Arc<OnceLock<Arc<Metrics>>>,
 }
@@ -158,6 +161,8 @@ impl Store {
             backend: backend.clone(),
             busy_timeout_ms: options.busy_timeout_ms,
         };
+        let writer = matches!(backend, Backend::Sqlite { .. })
+            .then(|| Arc::new(GroupWriter::new(manager.clone())));
         let pool = r2d2::Pool::builder()
             .max_size(size)
             // No idle connection opened in the background: connections open on demand, and
@@ -174,12 +179,30 @@ impl Store {
         Ok(Self {
             pool,
             backend,
+            writer,
             metrics: Arc::new(OnceLock::new()),
         })
     }
 
     pub fn backend(&self) -> &Backend {
         &self.backend
+    }
+
+    /// Runs `f` in a write transaction, like [`write`]. On SQLite, `f` runs on this store's
+    /// writer connection and commits in a group with the writers queued behind it
+    /// (`group_commit`); `conn` is not used. On PostgreSQL, `f` runs on `conn`.
+    pub fn write<T, E>(
+        &self,
+        conn: &mut DbConnection,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        match &self.writer {
+            Some(writer) => writer.write(f),
+            None => write(conn, f),
+        }
     }
 
     /// A connection from the pool, waiting at most `timeout` (health checks).

@@ -46,6 +46,8 @@ fn limits(login: u32, address: u32, client: u32) -> Vec<(&'static str, String)> 
         ("TESSERA_SECURITY__ADDRESS_FAILURES", address.to_string()),
         ("TESSERA_SECURITY__CLIENT_FAILURES", client.to_string()),
         ("TESSERA_SECURITY__WINDOW", WINDOW.to_string()),
+        // The test client is the proxy: its `X-Forwarded-For` names the source address.
+        ("TESSERA_SERVER__TRUSTED_PROXIES", "127.0.0.1".to_string()),
     ]
 }
 
@@ -55,7 +57,7 @@ async fn spawn(db: Db, limits: &[(&'static str, String)]) -> TestApp {
 }
 
 /// A password grant with Basic client authentication, from `forwarded` (an `X-Forwarded-For`
-/// entry, honoured since the test's peer is loopback) or from 127.0.0.1.
+/// entry, honoured since the test's peer is a trusted proxy) or from 127.0.0.1.
 async fn password(
     app: &TestApp,
     client: &TestClient,

@@ -1,9 +1,8 @@
 //! The binary: `config check` names a bad key, and a first start on an empty database creates
 //! the administrator and a client whose credentials work at once.
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+use crate::helpers::{BIN, free_port, start_server_with};
 
 #[test]
 fn config_check_names_the_offending_key() {
@@ -122,42 +121,6 @@ fn first_start_creates_an_admin_and_a_client_that_work() {
 /// first-start credentials.
 fn start_server(dir: &std::path::Path, port: u16, stdout: Stdio) -> std::process::Child {
     start_server_with(dir, port, stdout, &[])
-}
-
-fn start_server_with(
-    dir: &std::path::Path,
-    port: u16,
-    stdout: Stdio,
-    env: &[(&str, &str)],
-) -> std::process::Child {
-    let child = Command::new(BIN)
-        .current_dir(dir)
-        .envs(env.iter().copied())
-        .env("TESSERA_SERVER__BIND", format!("127.0.0.1:{port}"))
-        .env_remove("TESSERA_CONFIG")
-        .stdout(stdout)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let creds_file = dir.join("data/initial-credentials.env");
-    for _ in 0..600 {
-        if creds_file.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return child;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let mut child = child;
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("server did not start");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The README's "Try it with curl" commands, run as printed by bash and curl against the real

@@ -520,3 +520,44 @@ impl TestApp {
         }
     }
 }
+
+/// The `tessera` binary built for this test run.
+pub const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+
+/// A port that was free a moment ago, for a server started as a separate process.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind port 0")
+        .local_addr()
+        .expect("local address")
+        .port()
+}
+
+/// Starts the binary in `dir` on `port` with extra environment `env`, and waits until it listens
+/// and has written its first-start credentials to `dir/data/initial-credentials.env`.
+pub fn start_server_with(
+    dir: &std::path::Path,
+    port: u16,
+    stdout: std::process::Stdio,
+    env: &[(&str, &str)],
+) -> std::process::Child {
+    let mut child = std::process::Command::new(BIN)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .env("TESSERA_SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env_remove("TESSERA_CONFIG")
+        .stdout(stdout)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the tessera binary");
+    let creds_file = dir.join("data/initial-credentials.env");
+    for _ in 0..600 {
+        if creds_file.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return child;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("server did not start");
+}

@@ -25,7 +25,7 @@ async fn expired_tokens_are_purged_in_batches(db: Db) {
     let service = app.service.clone();
     let purge = move |now: i64| {
         let mut conn = service.store().conn().unwrap();
-        purge_expired(&mut conn, now, 2, 300).unwrap()
+        purge_expired(service.store(), &mut conn, now, 2, 300).unwrap()
     };
     // Nothing has expired yet.
     let now = app.service.now();

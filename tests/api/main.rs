@@ -8,6 +8,8 @@
 )]
 mod helpers;
 
+mod admin_cli;
+mod api_docs;
 mod bad_input;
 mod brute_force;
 mod cli;
@@ -17,6 +19,7 @@ mod config_docs;
 mod failures;
 mod jwt;
 mod lifecycle;
+mod log_hygiene;
 mod metrics;
 mod migrations;
 mod openapi;
@@ -28,6 +31,7 @@ mod reuse;
 mod scale_out;
 mod shutdown;
 mod storage_at_rest;
+mod tls;
 mod wazo_bad_input;
 mod wazo_contract;
 mod wazo_flow;

@@ -4,8 +4,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use crate::domain::{ScopeSet, Secret};
+use crate::http::access_log::{self, AccessSubject};
 use crate::http::params::{Params, reject_sensitive_query};
-use crate::http::{AppState, body, credentials, wazo};
+use crate::http::{AppState, body, client_addr, credentials, wazo};
 use crate::oauth::Error;
 use crate::oauth::service::{GrantRequest, TokenRequest};
 
@@ -28,11 +29,14 @@ pub async fn token(
     let params = body::params(&req, &body)?;
     let grant = grant_request(&params)?;
     let client = credentials::client_credentials(credentials::authorization(&req)?, &params)?;
+    AccessSubject::record(&req, access_log::client_of(&client), None);
+    let login = access_log::login_of(&grant);
     // What the brute-force limits count failures against.
-    let remote_addr = wazo::token::remote_addr(&req);
+    let remote_addr = client_addr::remote_addr(&req, &state.trusted_proxies);
     let issued = state
         .run(move |s| s.exchange_from(TokenRequest { client, grant }, &remote_addr))
         .await?;
+    AccessSubject::record(&req, None, login.as_deref());
     Ok(super::ok().json(TokenResponse {
         access_token: issued.access_token.expose(),
         token_type: "Bearer",

@@ -5,7 +5,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 use crate::domain::Secret;
-use crate::http::{AppState, body, credentials};
+use crate::http::access_log::{self, AccessSubject};
+use crate::http::{AppState, body, client_addr, credentials};
 use crate::oauth::login::{LoginCredentials, LoginRequest};
 use crate::policy::MAX_TTL;
 
@@ -41,8 +42,14 @@ pub async fn respond(
     state: &AppState,
 ) -> Result<HttpResponse, TokenError> {
     let fields = parse_body(body)?;
-    let request = login_request(req, fields)?;
+    let request = login_request(
+        req,
+        fields,
+        client_addr::remote_addr(req, &state.trusted_proxies),
+    )?;
+    AccessSubject::record(req, access_log::wazo_client_of(&request), None);
     let login = state.run(move |s| s.login(request)).await?;
+    AccessSubject::record(req, None, Some(&login.token.auth_id));
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
         .insert_header(("Wazo-Sessions-Revoked", login.sessions_revoked.to_string()))
@@ -258,6 +265,7 @@ fn validate_fields(map: &serde_json::Map<String, Value>) -> Result<Fields, Token
 fn login_request(
     req: &HttpRequest,
     map: serde_json::Map<String, Value>,
+    remote_addr: String,
 ) -> Result<LoginRequest, TokenError> {
     let fields = validate_fields(&map)?;
     let headers = req.headers();
@@ -283,7 +291,7 @@ fn login_request(
         mobile: header(headers, "Wazo-Session-Type")
             .is_some_and(|v| v.eq_ignore_ascii_case("mobile")),
         user_agent: header(headers, USER_AGENT.as_str()).unwrap_or_default(),
-        remote_addr: remote_addr(req),
+        remote_addr,
     })
 }
 
@@ -291,22 +299,4 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get(name)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-}
-
-/// The client address: the peer, or, when the peer is a proxy on this host (Wazo's nginx),
-/// the last `X-Forwarded-For` entry (werkzeug `ProxyFix(x_for=1)`). The OAuth2 token endpoint
-/// uses it too, for the brute-force limits.
-pub(crate) fn remote_addr(req: &HttpRequest) -> String {
-    let peer = req.peer_addr().map(|a| a.ip());
-    let forwarded = header(req.headers(), "X-Forwarded-For").and_then(|v| {
-        v.rsplit(',')
-            .next()
-            .map(|s| s.trim().to_owned())
-            .filter(|s| s.parse::<std::net::IpAddr>().is_ok())
-    });
-    match (peer, forwarded) {
-        (Some(ip), Some(client)) if ip.is_loopback() => client,
-        (Some(ip), _) => ip.to_string(),
-        (None, _) => String::new(),
-    }
 }

@@ -6,7 +6,7 @@ use crate::oauth::grants::IssuedTokens;
 use crate::oauth::issuance::{self, Grantee};
 use crate::oauth::{AuthScheme, Error, Service, scope};
 use crate::policy::Dialect;
-use crate::store::{DbConnection, connection};
+use crate::store::DbConnection;
 
 pub fn exchange(
     service: &Service,
@@ -23,7 +23,7 @@ pub fn exchange(
     let now = service.now();
     let policy = service.policy_for_client(Dialect::OAuth2, Some(&client.id));
     let format = service.access_format(&policy)?;
-    connection::write(conn, |conn| {
+    service.store().write(conn, |conn| {
         let session_id = issuance::new_session(conn, now, &client.id, None)?;
         let to = Grantee {
             client_id: &client.id,

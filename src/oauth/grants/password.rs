@@ -8,7 +8,7 @@ use crate::oauth::grants::IssuedTokens;
 use crate::oauth::issuance::{self, Grantee};
 use crate::oauth::{Error, Service, scope};
 use crate::policy::Dialect;
-use crate::store::{PooledConnection, connection, users};
+use crate::store::{PooledConnection, users};
 
 /// Runs the grant for `client`, authenticated on `conn`, for a request from `remote_addr`.
 pub fn exchange(
@@ -43,7 +43,7 @@ pub fn exchange(
     let policy = service.policy_for_client(Dialect::OAuth2, Some(&client.id));
     let format = service.access_format(&policy)?;
     let mut conn = service.store().conn()?;
-    connection::write(&mut conn, |conn| {
+    service.store().write(&mut conn, |conn| {
         let session_id = issuance::new_session(conn, now, &client.id, Some(&user))?;
         let metadata = issuance::user_metadata(&user, service.wazo().xivo_uuid.as_deref());
         let mut to = Grantee {

@@ -12,7 +12,7 @@ use crate::oauth::rotation::{self, RetryAnswer};
 use crate::oauth::{Error, RefreshTokenProblem as Problem, Service, scope};
 use crate::policy::{Dialect, Policy};
 use crate::store::refresh_tokens::RefreshTokenRecord;
-use crate::store::{DbConnection, connection, refresh_tokens, tokens, users};
+use crate::store::{DbConnection, refresh_tokens, tokens, users};
 
 /// How the write transaction ended.
 enum Outcome {
@@ -32,7 +32,7 @@ pub fn exchange(
     let policy = service.policy_for_client(Dialect::OAuth2, Some(&client.id));
     let hash = digest(presented.expose());
     let format = service.access_format(&policy)?;
-    let outcome = connection::write(conn, |conn| {
+    let outcome = service.store().write(conn, |conn| {
         let invalid = |p| Error::InvalidRefreshToken(p);
         let mut current = refresh_tokens::find_by_hash(conn, &hash)?
             .filter(|t| t.dialect == OAUTH2)

@@ -1,0 +1,248 @@
+//! Group commit for SQLite. SQLite has one writer at a time and a commit costs more than the
+//! statements of a token grant (WAL frames for every B-tree page the transaction dirtied). So
+//! the writes of this process go through one dedicated connection: the first writer opens a
+//! transaction (`BEGIN IMMEDIATE`), each writer runs its statements in a savepoint of it, and
+//! the writer that finds nobody queued behind it commits for everyone in the batch. A writer
+//! returns only once the commit that holds its work has succeeded (or with the commit's error):
+//! nothing is acknowledged before it is durable, and a writer whose statements fail rolls back
+//! to its savepoint without touching the others' work.
+//!
+//! The WAL is checkpointed by a background thread (`PRAGMA wal_checkpoint(PASSIVE)`), not by
+//! the committing request: the dedicated connection runs with `wal_autocheckpoint = 0`.
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use diesel::connection::{SimpleConnection, TransactionManager};
+
+use super::StoreError;
+use super::connection::{DbConnection, Manager};
+
+/// Writers committed together at most: a bound on the wait of the first one.
+const MAX_BATCH: usize = 64;
+
+/// How often the checkpointer looks for new commits.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// The transaction manager of the multi-backend connection (depth 0: BEGIN, above: SAVEPOINT).
+type Tm = DbConnection;
+
+/// The shared writer of one SQLite database.
+pub(crate) struct GroupWriter {
+    manager: Manager,
+    state: Mutex<State>,
+    committed: Condvar,
+    /// Writers waiting for `state`: while any, the holder leaves the commit to them.
+    queued: AtomicUsize,
+    /// Batches committed, for the checkpointer.
+    commits: Arc<AtomicU64>,
+}
+
+#[derive(Default)]
+struct State {
+    conn: Option<DbConnection>,
+    /// The batch whose transaction is open, if any.
+    open: Option<u64>,
+    /// Writers in the open batch.
+    members: usize,
+    /// Every batch up to this one has ended.
+    ended: u64,
+    /// Recent batches that ended without a commit, with the reason.
+    failed: Vec<(u64, String)>,
+    checkpointer: bool,
+}
+
+impl GroupWriter {
+    pub(crate) fn new(manager: Manager) -> Self {
+        Self {
+            manager,
+            state: Mutex::new(State::default()),
+            committed: Condvar::new(),
+            queued: AtomicUsize::new(0),
+            commits: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Runs `f` in the open batch (opening one if none) and returns once that batch committed.
+    pub(crate) fn write<T, E>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        let mut state = self.lock();
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+
+        let batch = self.join_batch(&mut state)?;
+        let result = match state.conn.as_mut() {
+            Some(conn) => run_in_savepoint(conn, f),
+            None => Err(Err(StoreError::Unavailable("no writer connection".into()))),
+        };
+        let result = match result {
+            Ok(value) => Ok(value),
+            Err(Ok(e)) => Err(e),
+            // The savepoint could not be closed: the batch cannot be trusted.
+            Err(Err(store_error)) => {
+                self.end_batch(&mut state, Err(store_error.to_string()));
+                return Err(store_error.into());
+            }
+        };
+        state.members += 1;
+        if self.queued.load(Ordering::SeqCst) == 0 || state.members >= MAX_BATCH {
+            let outcome = commit(&mut state);
+            self.end_batch(&mut state, outcome);
+        } else {
+            while state.ended < batch {
+                state = self
+                    .committed
+                    .wait(state)
+                    .unwrap_or_else(|e| self.recover(e.into_inner()));
+            }
+        }
+        if let Some((_, reason)) = state.failed.iter().find(|(b, _)| *b == batch) {
+            return Err(StoreError::Unavailable(format!("commit failed: {reason}")).into());
+        }
+        result
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| self.recover(e.into_inner()))
+    }
+
+    /// A writer panicked while holding the state: its batch may be half written, so it is
+    /// rolled back and reported failed to its other members.
+    fn recover<'a>(&self, mut state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.state.clear_poison();
+        if state.open.is_some() {
+            if let Some(conn) = state.conn.as_mut() {
+                let _ = conn.batch_execute("ROLLBACK");
+            }
+            // The transaction manager's depth no longer matches: start from a new connection.
+            state.conn = None;
+            self.end_batch(&mut state, Err("a writer of the batch panicked".into()));
+        }
+        state
+    }
+
+    /// The open batch, opening one (and the connection) if needed.
+    fn join_batch(self: &Arc<Self>, state: &mut State) -> Result<u64, StoreError> {
+        if let Some(batch) = state.open {
+            return Ok(batch);
+        }
+        if state.conn.is_none() {
+            let mut conn = r2d2::ManageConnection::connect(&self.manager)?;
+            conn.batch_execute("PRAGMA wal_autocheckpoint = 0")?;
+            state.conn = Some(conn);
+            if !state.checkpointer {
+                state.checkpointer = true;
+                spawn_checkpointer(Arc::downgrade(self), Arc::clone(&self.commits));
+            }
+        }
+        let conn = state
+            .conn
+            .as_mut()
+            .ok_or_else(|| StoreError::Unavailable("no writer connection".into()))?;
+        if let DbConnection::Sqlite(inner) = conn {
+            diesel::connection::AnsiTransactionManager::begin_transaction_sql(
+                inner,
+                "BEGIN IMMEDIATE",
+            )?;
+        }
+        let batch = state.ended + 1;
+        state.open = Some(batch);
+        state.members = 0;
+        Ok(batch)
+    }
+
+    /// Closes the open batch with `outcome` and wakes its members.
+    fn end_batch(&self, state: &mut State, outcome: Result<(), String>) {
+        let Some(batch) = state.open.take() else {
+            return;
+        };
+        state.ended = batch;
+        state.members = 0;
+        match outcome {
+            Ok(()) => {
+                self.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(reason) => {
+                if state.failed.len() >= 32 {
+                    state.failed.remove(0);
+                }
+                state.failed.push((batch, reason));
+                if let Some(conn) = state.conn.as_mut() {
+                    if <Tm as TransactionManager<DbConnection>>::rollback_transaction(conn).is_err()
+                    {
+                        state.conn = None;
+                    }
+                }
+            }
+        }
+        self.committed.notify_all();
+    }
+}
+
+/// `Ok(value)`, `Err(Ok(f's error))` with the savepoint rolled back, or `Err(Err(_))` when
+/// the savepoint itself failed.
+fn run_in_savepoint<T, E>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, Result<E, StoreError>> {
+    <Tm as TransactionManager<DbConnection>>::begin_transaction(conn)
+        .map_err(|e| Err(StoreError::from(e)))?;
+    match f(conn) {
+        Ok(value) => {
+            <Tm as TransactionManager<DbConnection>>::commit_transaction(conn)
+                .map_err(|e| Err(StoreError::from(e)))?;
+            Ok(value)
+        }
+        Err(e) => {
+            <Tm as TransactionManager<DbConnection>>::rollback_transaction(conn)
+                .map_err(|e| Err(StoreError::from(e)))?;
+            Err(Ok(e))
+        }
+    }
+}
+
+fn commit(state: &mut State) -> Result<(), String> {
+    let conn = state.conn.as_mut().ok_or("no writer connection")?;
+    <Tm as TransactionManager<DbConnection>>::commit_transaction(conn).map_err(|e| e.to_string())
+}
+
+/// Checkpoints the WAL after commits, off the request path, until the writer is dropped.
+fn spawn_checkpointer(writer: Weak<GroupWriter>, commits: Arc<AtomicU64>) {
+    let spawned = std::thread::Builder::new()
+        .name("tessera-wal-checkpoint".into())
+        .spawn(move || {
+            let mut conn = None;
+            let mut seen = 0;
+            loop {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                let Some(writer) = writer.upgrade() else {
+                    return;
+                };
+                let now = commits.load(Ordering::Relaxed);
+                if now == seen {
+                    continue;
+                }
+                seen = now;
+                if conn.is_none() {
+                    conn = r2d2::ManageConnection::connect(&writer.manager).ok();
+                }
+                drop(writer);
+                if let Some(c) = conn.as_mut() {
+                    if let Err(e) = c.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
+                        log::warn!("WAL checkpoint failed: {e}");
+                        conn = None;
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn!("cannot start the WAL checkpointer: {e}");
+    }
+}
