@@ -2,7 +2,7 @@
 use actix_web::web;
 
 use super::oauth2::{introspect, jwks, metadata, revoke, token};
-use super::{health, wazo};
+use super::{access_log, health, wazo};
 
 /// The prefixes of the Wazo dialect: behind Wazo's nginx, and wazo-auth's own.
 pub const WAZO_PREFIXES: [&str; 2] = ["/api/auth/0.1", "/0.1"];
@@ -27,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// wazo-auth's CORS: any origin, its request headers, `Wazo-Sessions-Revoked` not exposed.
+/// `X-Request-Id` (ours, not wazo-auth's) is exposed, so a browser client can quote it.
 fn wazo_cors() -> actix_cors::Cors {
     actix_cors::Cors::default()
         .allow_any_origin()
@@ -39,6 +40,7 @@ fn wazo_cors() -> actix_cors::Cors {
             "Wazo-Tenant",
             "Wazo-Session-Type",
         ])
+        .expose_headers([access_log::REQUEST_ID])
         .max_age(3600)
 }
 

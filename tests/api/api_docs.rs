@@ -13,6 +13,12 @@
 //!   stands for what is left out (members, elements, or a value);
 //! - a `curl` command anywhere else on the page (prose, a comment, another kind of block) fails
 //!   the test, so that no example escapes it.
+//!
+//! The examples read answers with `jq`, which a fresh machine may lack (the rest of the suite
+//! assumes only `bash`, `curl` and `python3`). Without `jq` on the `PATH`, the script defines a
+//! `jq` function in python3 that knows exactly the form the page uses, `jq -r .key[.key…]`, and
+//! fails loudly on any other. A second run forces that stand-in, so it is tested on every
+//! machine, with `jq` installed or not.
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::process::{Command, Stdio};
@@ -193,6 +199,44 @@ fn curl_commands(text: &str) -> usize {
         .count()
 }
 
+/// Set (to anything) in the script's environment, it makes the script use [`JQ_STAND_IN`] even
+/// when `jq` is installed.
+const FORCE_JQ_STAND_IN: &str = "__DOC_JQ_STAND_IN";
+
+/// `jq` for a machine without it: `jq -r .key[.key…]`, the one form docs/api.md uses, read as jq
+/// does (a missing key or a key of `null` is `null`; a string is printed raw, anything else as
+/// indented JSON; no input prints nothing). Any other form, or indexing a string, a number or an
+/// array, fails with a message on stderr. Each call writes `@@jq` on stderr, so the test can tell
+/// it ran.
+const JQ_STAND_IN: &str = r#"if [ -n "${__DOC_JQ_STAND_IN:-}" ] || ! command -v jq >/dev/null 2>&1; then
+__doc_jq_py='
+import json, re, sys
+args = sys.argv[1:]
+if len(args) != 2 or args[0] != "-r" or not re.fullmatch(r"(\.[A-Za-z_][A-Za-z0-9_]*)+", args[1]):
+    sys.exit("jq (python3 stand-in): unsupported form: jq %s\n"
+             "It knows only `jq -r .key[.key...]`; install jq, or teach tests/api/api_docs.rs the new form."
+             % " ".join(args))
+text = sys.stdin.read()
+if not text.strip():
+    sys.exit(0)
+value = json.loads(text)
+for key in args[1].split(".")[1:]:
+    if value is None:
+        continue
+    if not isinstance(value, dict):
+        sys.exit("jq (python3 stand-in): error: cannot index %s with \"%s\"" % (type(value).__name__, key))
+    value = value.get(key)
+print(value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False))
+'
+# The interpreter itself, not a wrapper such as pyenv's shim, which costs 0.1 s a call.
+__doc_python=$(python3 -c 'import sys; print(sys.executable or "python3")')
+jq() {
+    printf '@@jq stand-in\n' >&2
+    "$__doc_python" -c "$__doc_jq_py" "$@"
+}
+fi
+"#;
+
 /// Run before the examples: `tessera` is the binary under test, and `curl` records the status of
 /// each answer on stderr (`@@curl NNN`) and fails on one the example does not expect.
 const PRELUDE: &str = r#"set -euo pipefail
@@ -224,6 +268,7 @@ curl() {
 /// The examples as one script, each command announced by `__doc_step BLOCK STEP EXPECTED`.
 fn script(examples: &[Example], port: u16) -> String {
     let mut script = String::from(PRELUDE);
+    script.push_str(JQ_STAND_IN);
     for (b, example) in examples.iter().enumerate() {
         for (s, step) in example.steps.iter().enumerate() {
             let expect = step
@@ -350,6 +395,18 @@ impl Drop for Server {
 
 #[test]
 fn every_curl_example_in_the_api_docs_works_as_printed() {
+    run_the_examples(false);
+}
+
+/// The same run with the python3 `jq` stand-in, whether `jq` is installed or not.
+#[test]
+fn every_curl_example_in_the_api_docs_works_without_jq() {
+    run_the_examples(true);
+}
+
+/// Runs every example of the page against a fresh server and checks what each shows; with
+/// `jq_stand_in`, `jq` is the python3 stand-in.
+fn run_the_examples(jq_stand_in: bool) {
     let (examples, stray) = examples(PAGE);
     assert!(
         stray.is_empty(),
@@ -366,10 +423,6 @@ fn every_curl_example_in_the_api_docs_works_as_printed() {
         "every curl command of the page runs"
     );
     assert_ne!(commands, 0, "no curl command found");
-    Command::new("jq")
-        .arg("--version")
-        .output()
-        .expect("the examples of docs/api.md need jq");
 
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -379,14 +432,17 @@ fn every_curl_example_in_the_api_docs_works_as_printed() {
         ("XIVO_UUID", "d0a1e5b4-7c3f-4a8e-9b2d-6f1e0c9a8b7d"),
     ];
     let server = Server(start_server_with(dir.path(), port, Stdio::null(), &env));
-    let out = Command::new("bash")
-        .arg("-c")
+    let mut bash = Command::new("bash");
+    bash.arg("-c")
         .arg(script(&examples, port))
         .current_dir(dir.path())
         .env("TESSERA_BIN", BIN)
         .env_remove("TESSERA_CONFIG")
-        .output()
-        .unwrap();
+        .env_remove(FORCE_JQ_STAND_IN);
+    if jq_stand_in {
+        bash.env(FORCE_JQ_STAND_IN, "1");
+    }
+    let out = bash.output().unwrap();
     drop(server);
     let stdout = by_step(&String::from_utf8_lossy(&out.stdout));
     let stderr = by_step(&String::from_utf8_lossy(&out.stderr));
@@ -444,6 +500,75 @@ fn every_curl_example_in_the_api_docs_works_as_printed() {
             let printed = last_printed
                 .unwrap_or_else(|| panic!("docs/api.md:{line}: the example above printed nothing"));
             check_shown(answer, printed, *line, port);
+        }
+    }
+    if jq_stand_in {
+        let uses = examples
+            .iter()
+            .flat_map(|e| &e.steps)
+            .map(|s| s.text.matches("| jq ").count())
+            .sum::<usize>();
+        let calls = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| *l == "@@jq stand-in")
+            .count();
+        assert_ne!(uses, 0, "the page uses jq");
+        assert_eq!(calls, uses, "every jq of the page ran the stand-in");
+    }
+}
+
+/// The stand-in answers as jq does for the form the page uses, and refuses every other form.
+#[test]
+fn the_jq_stand_in_reads_the_pages_form_and_refuses_the_rest() {
+    let answer = r#"{"data":{"token":"t-1","expires_at":7,"acl":["a"],"none":null}}"#;
+    // (input, arguments, what it prints on stdout, or the error it gives on stderr)
+    let cases: &[(&str, &str, Result<&str, &str>)] = &[
+        (answer, "-r .data.token", Ok("t-1\n")),
+        (answer, "-r .data.expires_at", Ok("7\n")),
+        (answer, "-r .data.acl", Ok("[\n  \"a\"\n]\n")),
+        (answer, "-r .data.missing", Ok("null\n")),
+        (answer, "-r .data.none.deeper", Ok("null\n")),
+        ("", "-r .data", Ok("")),
+        (answer, ".data.token", Err("unsupported form")),
+        (answer, "-e .data.token", Err("unsupported form")),
+        (answer, "-r '.data | keys'", Err("unsupported form")),
+        (answer, "-r '.[0]'", Err("unsupported form")),
+        (answer, "-r .data.token extra", Err("unsupported form")),
+        (answer, "-r .data.token.deeper", Err("cannot index str")),
+    ];
+    // One bash for every case: the stand-in looks python3 up once per script.
+    let mut script = format!("set -euo pipefail\n{JQ_STAND_IN}");
+    for (i, (input, args, _)) in cases.iter().enumerate() {
+        writeln!(
+            script,
+            "printf '\\n@@step %s\\n' {i}; printf '\\n@@step %s\\n' {i} >&2\n\
+             printf '%s' '{input}' | jq {args} && s=0 || s=$?\n\
+             printf '@@exit %s\\n' \"$s\" >&2"
+        )
+        .unwrap();
+    }
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .env(FORCE_JQ_STAND_IN, "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = by_step(&String::from_utf8_lossy(&out.stdout));
+    let stderr = by_step(&String::from_utf8_lossy(&out.stderr));
+    for (i, (_, args, expected)) in cases.iter().enumerate() {
+        let printed = stdout[&i.to_string()].as_str();
+        let errors = stderr[&i.to_string()].as_str();
+        let ok = errors.contains("@@exit 0\n");
+        match expected {
+            Ok(want) => {
+                assert!(ok, "jq {args}: {errors}");
+                assert_eq!(printed, *want, "jq {args}");
+            }
+            Err(why) => {
+                assert!(!ok, "jq {args} printed {printed}");
+                assert!(errors.contains(why), "jq {args}: {errors}");
+            }
         }
     }
 }

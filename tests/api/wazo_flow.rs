@@ -379,7 +379,7 @@ async fn wazo_settings_and_policy_shape_the_tokens(db: Db) {
 }
 
 /// Browsers (the @wazo/sdk JS client) may call the Wazo API from any origin, as wazo-auth
-/// allows; the OAuth2 endpoints stay same-origin.
+/// allows, and read the answer's `X-Request-Id`; the OAuth2 endpoints stay same-origin.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browsers_may_call_the_wazo_api_from_any_origin() {
     let app = TestApp::spawn(Db::Sqlite).await;
@@ -420,10 +420,16 @@ async fn browsers_may_call_the_wazo_api_from_any_origin() {
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["access-control-allow-origin"], "*");
-    assert!(
-        resp.headers()
-            .get("access-control-expose-headers")
-            .is_none()
+    // Scripts may read the request id (to quote it in a report), and nothing else: not
+    // `Wazo-Sessions-Revoked`, as upstream.
+    assert!(resp.headers().contains_key("x-request-id"));
+    assert!(resp.headers().contains_key("wazo-sessions-revoked"));
+    assert_eq!(
+        resp.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase(),
+        "x-request-id"
     );
 }
 
