@@ -60,7 +60,19 @@ pub fn open_session(
     user: Option<&User>,
     origin: Origin<'_>,
 ) -> Result<String, Error> {
-    let session = SessionRecord {
+    let session = session_record(now, client_id, user, origin);
+    sessions::insert(conn, &session)?;
+    Ok(session.id)
+}
+
+/// A new session's row, not written yet.
+pub fn session_record(
+    now: i64,
+    client_id: Option<&str>,
+    user: Option<&User>,
+    origin: Origin<'_>,
+) -> SessionRecord {
+    SessionRecord {
         id: Uuid::new_v4().to_string(),
         user_id: user.map(|u| u.id.clone()),
         client_id: client_id.map(str::to_owned),
@@ -69,9 +81,7 @@ pub fn open_session(
         user_agent: origin.user_agent.to_owned(),
         remote_addr: origin.remote_addr.to_owned(),
         created_at: now,
-    };
-    sessions::insert(conn, &session)?;
-    Ok(session.id)
+    }
 }
 
 /// What wazo-auth's metadata plugins say about a user (`default_user`, `default_internal`,
@@ -132,8 +142,21 @@ pub fn access_token(
     to: Grantee<'_>,
     scopes: &ScopeSet,
 ) -> Result<MintedAccessToken, Error> {
-    mint_access_token(
-        conn,
+    let (record, minted) = prepare_access_token(now, policy, format, to, scopes);
+    tokens::insert(conn, &record)?;
+    Ok(minted)
+}
+
+/// An OAuth2 access token with the policy's lifetime and its row, not written yet: minted
+/// before the write transaction, so that signing and hashing stay out of the write lock.
+pub fn prepare_access_token(
+    now: i64,
+    policy: &Policy,
+    format: AccessFormat<'_>,
+    to: Grantee<'_>,
+    scopes: &ScopeSet,
+) -> (AccessTokenRecord, MintedAccessToken) {
+    access_token_row(
         now,
         Dialect::OAuth2,
         format,
@@ -153,6 +176,20 @@ pub fn mint_access_token(
     to: Grantee<'_>,
     scopes: &[String],
 ) -> Result<MintedAccessToken, Error> {
+    let (record, minted) = access_token_row(now, dialect, format, expires_at, to, scopes);
+    tokens::insert(conn, &record)?;
+    Ok(minted)
+}
+
+/// An access token of `dialect` in `format` and the row that records it.
+fn access_token_row(
+    now: i64,
+    dialect: Dialect,
+    format: AccessFormat<'_>,
+    expires_at: i64,
+    to: Grantee<'_>,
+    scopes: &[String],
+) -> (AccessTokenRecord, MintedAccessToken) {
     let (token, hash) = match (format, dialect) {
         (
             AccessFormat::Jwt {
@@ -187,24 +224,21 @@ pub fn mint_access_token(
             (token, hash)
         }
     };
-    tokens::insert(
-        conn,
-        &AccessTokenRecord {
-            hash,
-            session_id: to.session_id.to_owned(),
-            user_id: to.user_id.map(str::to_owned),
-            // A Wazo online login names no client.
-            client_id: (!to.client_id.is_empty()).then(|| to.client_id.to_owned()),
-            family_id: to.family_id.map(str::to_owned),
-            dialect: dialect.as_str().to_owned(),
-            scopes: scopes.to_vec(),
-            issued_at: now,
-            expires_at,
-            revoked_at: None,
-            metadata: to.metadata.clone(),
-        },
-    )?;
-    Ok(MintedAccessToken { token, expires_at })
+    let record = AccessTokenRecord {
+        hash,
+        session_id: to.session_id.to_owned(),
+        user_id: to.user_id.map(str::to_owned),
+        // A Wazo online login names no client.
+        client_id: (!to.client_id.is_empty()).then(|| to.client_id.to_owned()),
+        family_id: to.family_id.map(str::to_owned),
+        dialect: dialect.as_str().to_owned(),
+        scopes: scopes.to_vec(),
+        issued_at: now,
+        expires_at,
+        revoked_at: None,
+        metadata: to.metadata.clone(),
+    };
+    (record, MintedAccessToken { token, expires_at })
 }
 
 /// Mints the first refresh token of a new OAuth2 family; returns it and its family id.
@@ -296,6 +330,18 @@ pub fn rotate_refresh_token(
     secret: &ServerSecret,
     parent: &RefreshTokenRecord,
 ) -> Result<Secret, Error> {
+    let (record, token) = successor(now, policy, secret, parent);
+    refresh_tokens::insert(conn, &record)?;
+    Ok(token)
+}
+
+/// [`rotate_refresh_token`]'s token and row, not written yet.
+pub fn successor(
+    now: i64,
+    policy: &Policy,
+    secret: &ServerSecret,
+    parent: &RefreshTokenRecord,
+) -> (RefreshTokenRecord, Secret) {
     let mut record = RefreshTokenRecord {
         id: Uuid::new_v4().to_string(),
         hash: String::new(),
@@ -328,6 +374,5 @@ pub fn rotate_refresh_token(
         new_token()
     };
     record.hash = digest(token.expose());
-    refresh_tokens::insert(conn, &record)?;
-    Ok(token)
+    (record, token)
 }

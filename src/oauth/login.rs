@@ -287,7 +287,7 @@ impl Service {
             let (family, refresh_token, persistent) = match resolved {
                 Resolved::Refresh(_, record) => {
                     let next = if policy.rotate_refresh_tokens {
-                        if !refresh_tokens::consume(conn, &record.id, now_s)? {
+                        if !refresh_tokens::consume(conn, &record.id, now_s, None)? {
                             // Consumed by a concurrent refresh: resolved again as a replay.
                             return Err(Error::Conflict);
                         }

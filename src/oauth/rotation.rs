@@ -38,18 +38,32 @@ pub fn keep_for_retry(
     access_token: &Secret,
     refresh_token: &Secret,
 ) -> Result<(), Error> {
+    if let Some(sealed) = seal_for_retry(policy, parent, presented, access_token, refresh_token)? {
+        refresh_tokens::set_retry_answer(conn, &parent.id, &sealed)?;
+    }
+    Ok(())
+}
+
+/// The answer of the refresh that consumes `parent`, sealed for an exact retry, or `None` when
+/// the policy allows no retry.
+pub fn seal_for_retry(
+    policy: &Policy,
+    parent: &RefreshTokenRecord,
+    presented: &Secret,
+    access_token: &Secret,
+    refresh_token: &Secret,
+) -> Result<Option<String>, Error> {
     if policy.reuse_grace == 0 || policy.reuse_grace_max == 0 {
-        return Ok(());
+        return Ok(None);
     }
     let answer = RetryAnswer {
         access_token: access_token.expose().to_owned(),
         refresh_token: refresh_token.expose().to_owned(),
     };
     let plaintext = serde_json::to_vec(&answer).map_err(|e| Error::Internal(e.to_string()))?;
-    let sealed = seal::seal(presented.expose(), &parent.id, &plaintext)
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    refresh_tokens::set_retry_answer(conn, &parent.id, &sealed)?;
-    Ok(())
+    seal::seal(presented.expose(), &parent.id, &plaintext)
+        .map(Some)
+        .map_err(|e| Error::Internal(e.to_string()))
 }
 
 /// The answer a replay of the consumed `record` gets again, or `None` if the replay is reuse:
@@ -68,7 +82,7 @@ pub fn retry(
     if !policy.within_grace(consumed_at, now) {
         return Ok(None);
     }
-    match refresh_tokens::find_child(conn, &record.id)? {
+    match refresh_tokens::find_child(conn, record)? {
         Some(child) if child.consumed_at.is_none() && child.revoked_at.is_none() => {}
         _ => return Ok(None),
     }

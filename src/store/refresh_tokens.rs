@@ -149,8 +149,14 @@ pub fn find_by_hash(
         .transpose()
 }
 
-/// Marks a live token consumed; true only for the one caller whose update found it live.
-pub fn consume(conn: &mut DbConnection, id: &str, now: i64) -> Result<bool, StoreError> {
+/// Marks a live token consumed, with the sealed answer of the refresh that consumes it (for an
+/// exact retry) if any; true only for the one caller whose update found it live.
+pub fn consume(
+    conn: &mut DbConnection,
+    id: &str,
+    now: i64,
+    retry_answer: Option<&str>,
+) -> Result<bool, StoreError> {
     let n = diesel::update(
         refresh_tokens::table
             .find(id)
@@ -160,6 +166,7 @@ pub fn consume(conn: &mut DbConnection, id: &str, now: i64) -> Result<bool, Stor
     .set((
         refresh_tokens::consumed_at.eq(now),
         refresh_tokens::last_used_at.eq(now),
+        refresh_tokens::retry_answer.eq(retry_answer),
     ))
     .execute(conn)?;
     Ok(n == 1)
@@ -178,13 +185,16 @@ pub fn touch(conn: &mut DbConnection, id: &str, now: i64) -> Result<bool, StoreE
     Ok(n == 1)
 }
 
-/// The token that rotation minted from `parent_id`, if any.
+/// The token that rotation minted from `parent`, if any. Found through the family's index
+/// (a family is a short chain): `parent_id` has no index of its own, which would cost a write
+/// on every rotation.
 pub fn find_child(
     conn: &mut DbConnection,
-    parent_id: &str,
+    parent: &RefreshTokenRecord,
 ) -> Result<Option<RefreshTokenRecord>, StoreError> {
     refresh_tokens::table
-        .filter(refresh_tokens::parent_id.eq(parent_id))
+        .filter(refresh_tokens::family_id.eq(&parent.family_id))
+        .filter(refresh_tokens::parent_id.eq(&parent.id))
         .select(Row::as_select())
         .get_result(conn)
         .optional()?

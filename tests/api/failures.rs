@@ -46,7 +46,7 @@ on_both_backends!(
 );
 
 const BIN: &str = env!("CARGO_BIN_EXE_tessera");
-const CLIENTS: usize = 8;
+const CLIENTS: usize = 16;
 
 // ---------------------------------------------------------------------------------------------
 // kill -9 of the real binary
@@ -287,7 +287,7 @@ async fn kill_9_under_a_refresh_load(db: Db, policy: &[(&str, &str)]) {
                     r.in_flight,
                     "client {i}: its acknowledged token was consumed by no request of its own"
                 );
-                let child = refresh_tokens::find_child(&mut conn, &record.id)
+                let child = refresh_tokens::find_child(&mut conn, &record)
                     .unwrap()
                     .unwrap_or_else(|| panic!("client {i}: consumed without a successor"));
                 assert_eq!(

@@ -7,12 +7,13 @@
 use crate::crypto::token::digest;
 use crate::domain::{Client, Metadata, ScopeSet, Secret};
 use crate::oauth::grants::IssuedTokens;
-use crate::oauth::issuance::{self, Grantee, OAUTH2};
+use crate::oauth::issuance::{self, Grantee, OAUTH2, Origin};
 use crate::oauth::rotation::{self, RetryAnswer};
 use crate::oauth::{Error, RefreshTokenProblem as Problem, Service, scope};
 use crate::policy::{Dialect, Policy};
 use crate::store::refresh_tokens::RefreshTokenRecord;
-use crate::store::{DbConnection, refresh_tokens, tokens, users};
+use crate::store::sessions::SessionRecord;
+use crate::store::{DbConnection, refresh_tokens, sessions, tokens, users};
 
 /// How the write transaction ended.
 enum Outcome {
@@ -32,20 +33,28 @@ pub fn exchange(
     let policy = service.policy_for_client(Dialect::OAuth2, Some(&client.id));
     let hash = digest(presented.expose());
     let format = service.access_format(&policy)?;
-    let outcome = service.store().write(conn, |conn| {
-        let invalid = |p| Error::InvalidRefreshToken(p);
-        let mut current = refresh_tokens::find_by_hash(conn, &hash)?
-            .filter(|t| t.dialect == OAUTH2)
-            .ok_or(invalid(Problem::Unknown))?;
-        if current.client_id != client.id {
-            return Err(invalid(Problem::OtherClient));
-        }
-        if current.revoked_at.is_some() {
-            return Err(invalid(Problem::Revoked));
-        }
-        if current.consumed_at.is_some() {
-            return replay(service, conn, &policy, current, presented, now);
-        }
+    let invalid = |p| Error::InvalidRefreshToken(p);
+
+    // Everything that only reads or computes happens before the write transaction, on this
+    // request's own connection: SQLite has one writer, and its lock is held for the writes
+    // alone. The consuming update is conditional, so a token consumed or revoked meanwhile is
+    // caught there.
+    let current = refresh_tokens::find_by_hash(conn, &hash)?
+        .filter(|t| t.dialect == OAUTH2)
+        .ok_or(invalid(Problem::Unknown))?;
+    if current.client_id != client.id {
+        return Err(invalid(Problem::OtherClient));
+    }
+    if current.revoked_at.is_some() {
+        return Err(invalid(Problem::Revoked));
+    }
+    let outcome = if current.consumed_at.is_some() {
+        service.store().write(conn, |conn| {
+            let current =
+                refresh_tokens::find_by_hash(conn, &hash)?.ok_or(invalid(Problem::Unknown))?;
+            replay(service, conn, &policy, current, presented, now)
+        })?
+    } else {
         if !policy.refresh_usable(current.times(), now) {
             return Err(invalid(Problem::Expired));
         }
@@ -60,56 +69,69 @@ pub fn exchange(
         };
         let original = ScopeSet::from_list(current.scopes.iter().cloned());
         let scopes = scope::narrow(requested, &original)?;
-
-        let refresh_token = if policy.rotate_refresh_tokens {
-            if !refresh_tokens::consume(conn, &current.id, now)? {
-                // A concurrent refresh consumed it first (PostgreSQL; SQLite serialises
-                // writers): this is a replay of a consumed token now.
-                current =
-                    refresh_tokens::find_by_hash(conn, &hash)?.ok_or(invalid(Problem::Unknown))?;
-                if current.consumed_at.is_none() {
-                    return Err(invalid(Problem::Revoked));
-                }
-                return replay(service, conn, &policy, current, presented, now);
-            }
-            issuance::rotate_refresh_token(conn, now, &policy, service.secret(), &current)?
-        } else {
-            if !refresh_tokens::touch(conn, &current.id, now)? {
-                return Err(invalid(Problem::Revoked));
-            }
-            presented.clone()
-        };
-        let session_id = match &current.session_id {
-            Some(id) => id.clone(),
-            None => issuance::new_session(conn, now, &client.id, None)?,
+        let successor = policy
+            .rotate_refresh_tokens
+            .then(|| issuance::successor(now, &policy, service.secret(), &current));
+        let new_session = current
+            .session_id
+            .is_none()
+            .then(|| issuance::session_record(now, Some(&client.id), None, Origin::default()));
+        let session_id = match (&current.session_id, &new_session) {
+            (Some(id), _) | (None, Some(SessionRecord { id, .. })) => id.as_str(),
+            (None, None) => "",
         };
         let to = Grantee {
             client_id: &client.id,
             user_id: current.user_id.as_deref(),
-            session_id: &session_id,
+            session_id,
             family_id: Some(&current.family_id),
             metadata: &metadata,
         };
-        let access = issuance::access_token(conn, now, &policy, format, to, &scopes)?;
-        if policy.rotate_refresh_tokens {
-            rotation::keep_for_retry(
-                conn,
-                &policy,
-                &current,
-                presented,
-                &access.token,
-                &refresh_token,
-            )?;
-        }
-        Ok(Outcome::Issued(IssuedTokens {
-            access_token: access.token,
-            expires_in: access.expires_at - now,
-            refresh_token: Some(refresh_token),
-            scope: scopes,
-            refresh_token_minted: policy.rotate_refresh_tokens,
-            replayed: false,
-        }))
-    })?;
+        let (access_row, access) =
+            issuance::prepare_access_token(now, &policy, format, to, &scopes);
+        let sealed = match &successor {
+            Some((_, next)) => {
+                rotation::seal_for_retry(&policy, &current, presented, &access.token, next)?
+            }
+            None => None,
+        };
+        service.store().write(conn, |conn| {
+            match &successor {
+                Some((row, _)) => {
+                    if !refresh_tokens::consume(conn, &current.id, now, sealed.as_deref())? {
+                        // Consumed (or revoked) since it was read: a replay now, or refused.
+                        let current = refresh_tokens::find_by_hash(conn, &hash)?
+                            .ok_or(invalid(Problem::Unknown))?;
+                        if current.consumed_at.is_none() || current.revoked_at.is_some() {
+                            return Err(invalid(Problem::Revoked));
+                        }
+                        return replay(service, conn, &policy, current, presented, now);
+                    }
+                    refresh_tokens::insert(conn, row)?;
+                }
+                None => {
+                    if !refresh_tokens::touch(conn, &current.id, now)? {
+                        return Err(invalid(Problem::Revoked));
+                    }
+                }
+            }
+            if let Some(session) = &new_session {
+                sessions::insert(conn, session)?;
+            }
+            tokens::insert(conn, &access_row)?;
+            Ok(Outcome::Issued(IssuedTokens {
+                access_token: access.token.clone(),
+                expires_in: access.expires_at - now,
+                refresh_token: Some(match &successor {
+                    Some((_, next)) => next.clone(),
+                    None => presented.clone(),
+                }),
+                scope: scopes.clone(),
+                refresh_token_minted: successor.is_some(),
+                replayed: false,
+            }))
+        })?
+    };
     match outcome {
         Outcome::Issued(tokens) => Ok(tokens),
         Outcome::Reused(record) => {

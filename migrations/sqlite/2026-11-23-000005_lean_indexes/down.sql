@@ -1,0 +1,1 @@
+CREATE INDEX refresh_tokens_parent_idx ON refresh_tokens (parent_id);
