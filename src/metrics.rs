@@ -36,6 +36,8 @@ pub struct Metrics {
     pool_size: IntGauge,
     pool_wait: Histogram,
     pool_timeouts: IntCounter,
+    /// SQLite: writers committed together by one group commit (`store::group_commit`).
+    write_batch: Histogram,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -83,7 +85,13 @@ impl Metrics {
         .buckets(vec![
             0.00001, 0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0,
         ]);
+        let write_batch = HistogramOpts::new(
+            "tessera_db_write_batch_size",
+            "SQLite: write transactions committed together by one group commit.",
+        )
+        .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]);
         Ok(Self {
+            write_batch: register(r, Histogram::with_opts(write_batch)?)?,
             http_requests: counter(
                 r,
                 "tessera_http_requests_total",
@@ -175,6 +183,11 @@ impl Metrics {
         if timed_out {
             self.pool_timeouts.inc();
         }
+    }
+
+    /// A group commit of `writers` write transactions.
+    pub fn write_batch(&self, writers: usize) {
+        self.write_batch.observe(writers as f64);
     }
 
     /// The text exposition of every metric, with the pool's state read now.

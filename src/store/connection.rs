@@ -161,8 +161,9 @@ impl Store {
             backend: backend.clone(),
             busy_timeout_ms: options.busy_timeout_ms,
         };
+        let metrics = Arc::new(OnceLock::new());
         let writer = matches!(backend, Backend::Sqlite { .. })
-            .then(|| Arc::new(GroupWriter::new(manager.clone())));
+            .then(|| Arc::new(GroupWriter::new(manager.clone(), Arc::clone(&metrics))));
         let pool = r2d2::Pool::builder()
             .max_size(size)
             // No idle connection opened in the background: connections open on demand, and
@@ -180,7 +181,7 @@ impl Store {
             pool,
             backend,
             writer,
-            metrics: Arc::new(OnceLock::new()),
+            metrics,
         })
     }
 

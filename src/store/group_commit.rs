@@ -10,13 +10,14 @@
 //! The WAL is checkpointed by a background thread (`PRAGMA wal_checkpoint(PASSIVE)`), not by
 //! the committing request: the dedicated connection runs with `wal_autocheckpoint = 0`.
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
 use diesel::connection::{SimpleConnection, TransactionManager};
 
 use super::StoreError;
 use super::connection::{DbConnection, Manager};
+use crate::metrics::Metrics;
 
 /// Writers committed together at most: a bound on the wait of the first one.
 const MAX_BATCH: usize = 64;
@@ -36,6 +37,8 @@ pub(crate) struct GroupWriter {
     queued: AtomicUsize,
     /// Batches committed, for the checkpointer.
     commits: Arc<AtomicU64>,
+    /// Where batch sizes go, once the server has metrics.
+    metrics: Arc<OnceLock<Arc<Metrics>>>,
 }
 
 #[derive(Default)]
@@ -53,9 +56,10 @@ struct State {
 }
 
 impl GroupWriter {
-    pub(crate) fn new(manager: Manager) -> Self {
+    pub(crate) fn new(manager: Manager, metrics: Arc<OnceLock<Arc<Metrics>>>) -> Self {
         Self {
             manager,
+            metrics,
             state: Mutex::new(State::default()),
             committed: Condvar::new(),
             queued: AtomicUsize::new(0),
@@ -91,6 +95,9 @@ impl GroupWriter {
         };
         state.members += 1;
         if self.queued.load(Ordering::SeqCst) == 0 || state.members >= MAX_BATCH {
+            if let Some(metrics) = self.metrics.get() {
+                metrics.write_batch(state.members);
+            }
             let outcome = commit(&mut state);
             self.end_batch(&mut state, outcome);
         } else {

@@ -41,6 +41,7 @@ async fn scrape(app: &TestApp) -> Scrape {
 }
 
 async fn metrics_count_what_happened_to_tokens(db: Db) {
+    let sqlite = matches!(db, Db::Sqlite);
     let app = TestApp::spawn(db).await;
     let client = app.add_full_client("app");
     app.add_user("alice", "pw", &["#"]);
@@ -188,6 +189,21 @@ async fn metrics_count_what_happened_to_tokens(db: Db) {
     );
     // The pool is described.
     assert!(counter(&m, "tessera_db_pool_max_size", &[]) >= 1.0);
+    // On SQLite every write of the flow went through a group commit (one writer at a time
+    // here, so batches of one at least); PostgreSQL has none.
+    let batched = m
+        .samples
+        .iter()
+        .find(|s| s.metric == "tessera_db_write_batch_size_count")
+        .map(|s| match s.value {
+            prometheus_parse::Value::Untyped(v) | prometheus_parse::Value::Counter(v) => v,
+            _ => 0.0,
+        });
+    if sqlite {
+        assert!(batched.unwrap_or(0.0) >= 10.0, "group commits: {batched:?}");
+    } else {
+        assert_eq!(batched.unwrap_or(0.0), 0.0);
+    }
     assert!(m.samples.iter().any(|s| {
         s.metric
             .starts_with("tessera_http_request_duration_seconds")
