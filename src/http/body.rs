@@ -1,4 +1,7 @@
-//! Reading request bodies with a size limit, and choosing the parser from the content type.
+//! Reading request bodies with a size and a time limit, and choosing the parser from the
+//! content type.
+use std::time::Duration;
+
 use actix_web::HttpRequest;
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::web::{self, Bytes, BytesMut};
@@ -20,10 +23,16 @@ impl From<Error> for BodyError {
     }
 }
 
-/// Reads at most `limit` bytes; a larger body (announced or actual) is `TooLarge`.
+/// How long a body may take to arrive, from the moment it is first awaited. actix-web bounds
+/// the time to receive a request's head, not its body: without this, a client that announces a
+/// body and stalls (or trickles it) holds its connection and the request for ever.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads at most `limit` bytes; a larger body (announced or actual) is `TooLarge`, and a body
+/// that has not fully arrived within [`BODY_TIMEOUT`] is malformed.
 pub async fn read(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     limit: usize,
 ) -> Result<Bytes, BodyError> {
     let announced = req
@@ -34,6 +43,15 @@ pub async fn read(
     if announced.is_some_and(|n| n > limit) {
         return Err(BodyError::TooLarge);
     }
+    tokio::time::timeout(BODY_TIMEOUT, collect(payload, limit))
+        .await
+        .unwrap_or(Err(BodyError::Invalid(Error::MalformedRequest(
+            "the request body did not arrive in time",
+        ))))
+}
+
+/// The body's chunks, up to `limit` bytes in all.
+async fn collect(mut payload: web::Payload, limit: usize) -> Result<Bytes, BodyError> {
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk =

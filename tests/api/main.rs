@@ -27,6 +27,7 @@ mod persistence;
 mod policy_chain;
 mod refresh_expiry;
 mod reload;
+mod request_limits;
 mod reuse;
 mod scale_out;
 mod shutdown;

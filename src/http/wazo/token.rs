@@ -30,6 +30,7 @@ async fn create_inner(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<HttpResponse, TokenError> {
+    super::reject_sensitive_query(&req)?;
     let body = body::read(&req, payload, state.max_body_bytes).await?;
     respond(&req, &body, state).await
 }
@@ -59,11 +60,14 @@ pub async fn respond(
 }
 
 /// `request.get_json(force=True)`: an empty or unparsable body is format C; `null` and `[]`
-/// count as `{}`.
+/// count as `{}`; an object of more than `MAX_PARAMS` members is refused.
 fn parse_body(body: &[u8]) -> Result<serde_json::Map<String, Value>, TokenError> {
     let value: Value = serde_json::from_slice(body).map_err(|_| TokenError::NotUnderstood)?;
     match value {
-        Value::Object(map) => Ok(map),
+        Value::Object(map) => {
+            super::check_field_count(map.len())?;
+            Ok(map)
+        }
         Value::Null => Ok(serde_json::Map::new()),
         Value::Array(a) if a.is_empty() => Ok(serde_json::Map::new()),
         _ => Err(TokenError::Invalid(Py::field_error(

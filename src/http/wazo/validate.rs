@@ -71,6 +71,7 @@ async fn check_scopes_inner(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<HttpResponse, TokenError> {
+    super::reject_sensitive_query(&req)?;
     let bytes = body::read(&req, payload, state.max_body_bytes).await?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|_| TokenError::NotUnderstood)?;
     let (scopes, tenant) = scope_check_body(&value)?;
@@ -90,7 +91,10 @@ fn scope_check_body(value: &Value) -> Result<(Vec<String>, Option<String>), Toke
     let invalid = |field: &str, message: Py| TokenError::Invalid(Py::field_error(field, message));
     let empty = Map::new();
     let map = match value {
-        Value::Object(map) => map,
+        Value::Object(map) => {
+            super::check_field_count(map.len())?;
+            map
+        }
         Value::Null => &empty,
         _ => return Err(invalid("_schema", Py::str("Invalid input type."))),
     };
