@@ -164,7 +164,7 @@ impl TestApp {
         tokio::spawn(app.run_until_stopped());
         TestApp {
             base,
-            http: reqwest::Client::builder().build().expect("http client"),
+            http: http_client(),
             clock,
             service,
             settings,
@@ -465,7 +465,7 @@ impl TestApp {
         tokio::spawn(app.run_until_stopped());
         TestApp {
             base,
-            http: reqwest::Client::builder().build().expect("http client"),
+            http: http_client(),
             clock,
             service,
             settings,
@@ -511,7 +511,7 @@ impl TestApp {
         tokio::spawn(app.run_until_stopped());
         TestApp {
             base,
-            http: reqwest::Client::builder().build().expect("http client"),
+            http: http_client(),
             clock: Arc::clone(&self.clock),
             service,
             settings,
@@ -560,4 +560,15 @@ pub fn start_server_with(
     let _ = child.kill();
     let _ = child.wait();
     panic!("server did not start");
+}
+
+/// The tests' HTTP client: a new connection per request. Reusing a kept-alive connection at the
+/// moment the server's keep-alive timer closes it fails the request with `IncompleteMessage`;
+/// on a loaded machine (16 servers of one test in one process, PostgreSQL beside them) a
+/// starved server worker can see that timer expire before the request that arrived meanwhile.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("http client")
 }
