@@ -13,8 +13,12 @@ use actix_web::http::ConnectionType;
 use actix_web::{App, HttpServer, web};
 use uuid::Uuid;
 
+mod tls;
+
+pub use tls::tls_config;
+
 use crate::clock::{Clock, Stopwatch};
-use crate::config::{Settings, TlsSettings};
+use crate::config::Settings;
 use crate::crypto::derive::ServerSecret;
 use crate::crypto::{password, token};
 use crate::domain::{Client, GrantType, Secret, User};
@@ -279,7 +283,7 @@ impl Application {
                 .app_data(web::Data::new(state.clone()))
                 // Innermost: an oversized head is refused before routing, so no handler sees it.
                 .wrap_fn(|req, srv| {
-                    let outcome = match head_refusal(req.head()) {
+                    let outcome = match crate::http::limits::head_refusal(req.head()) {
                         Some(status) => Err(req.into_response(
                             actix_web::HttpResponse::build(status)
                                 .force_close()
@@ -423,116 +427,6 @@ impl Application {
             handle.stop(true).await;
         });
     }
-}
-
-/// The rustls configuration of `[server.tls]`, or `None` for plain HTTP. TLS 1.3 and 1.2 only
-/// (RFC 9325 §3.1.1, the OWASP TLS cheat sheet), with the ring provider's default cipher
-/// suites: AEAD only (AES-GCM, ChaCha20-Poly1305) over ECDHE, so every connection has forward
-/// secrecy and no CBC or static-RSA key exchange is offered (RFC 9325 §4.1, §4.2).
-pub fn tls_config(tls: &TlsSettings) -> Result<Option<rustls::ServerConfig>, StartError> {
-    use rustls::crypto::CryptoProvider;
-    use rustls::sign::CertifiedKey;
-
-    if !tls.enabled() {
-        return Ok(None);
-    }
-    let (cert_path, key_path) = (tls.cert_file.display(), tls.key_file.display());
-    let cert_err = |reason: String| StartError::Tls {
-        what: "certificate",
-        path: cert_path.to_string(),
-        reason,
-    };
-    let key_err = |reason: String| StartError::Tls {
-        what: "private key",
-        path: key_path.to_string(),
-        reason,
-    };
-    let chain = read_certificates(&tls.cert_file).map_err(cert_err)?;
-    let key = read_private_key(&tls.key_file).map_err(key_err)?;
-    let provider: Arc<CryptoProvider> = Arc::new(rustls::crypto::ring::default_provider());
-    // Checked one by one, so that the error names the file at fault.
-    let signing_key = provider
-        .key_provider
-        .load_private_key(key.clone_key())
-        .map_err(|e| key_err(e.to_string()))?;
-    match CertifiedKey::new(chain.clone(), signing_key).keys_match() {
-        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
-        Err(rustls::Error::InconsistentKeys(_)) => {
-            return Err(cert_err(format!(
-                "its public key does not match the private key {key_path}"
-            )));
-        }
-        Err(e) => return Err(cert_err(e.to_string())),
-    }
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
-        .map_err(|e| StartError::Other(format!("TLS configuration: {e}")))?;
-    log::info!("TLS 1.2 and 1.3 with the certificate {cert_path}");
-    Ok(Some(config))
-}
-
-/// The PEM certificates of `path`, in order (the server's first).
-fn read_certificates(
-    path: &Path,
-) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-
-    let pem = std::fs::read(path).map_err(|e| e.to_string())?;
-    let chain = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("bad PEM: {e}"))?;
-    if chain.is_empty() {
-        return Err("no certificate found (expected PEM \"BEGIN CERTIFICATE\" blocks)".into());
-    }
-    Ok(chain)
-}
-
-/// The first PEM private key of `path` (PKCS#8, PKCS#1 or SEC1). Its contents never appear
-/// in an error.
-fn read_private_key(path: &Path) -> Result<rustls::pki_types::PrivateKeyDer<'static>, String> {
-    use rustls::pki_types::PrivateKeyDer;
-    use rustls::pki_types::pem::{self, PemObject};
-
-    let pem = std::fs::read(path).map_err(|e| e.to_string())?;
-    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| match e {
-        pem::Error::NoItemsFound => {
-            "no private key found (expected a PEM \"PRIVATE KEY\" block)".to_owned()
-        }
-        e => format!("bad PEM: {e}"),
-    })
-}
-
-/// Longest request target (path and query) accepted; a longer one is 414. It holds a
-/// `/token/{token}` path with the longest token Tessera reads (8 KiB) and its query.
-pub const MAX_TARGET_BYTES: usize = 16 * 1024;
-/// Largest header field (name and value) accepted: a bearer token of 8 KiB fits twice.
-pub const MAX_HEADER_FIELD_BYTES: usize = 16 * 1024;
-/// Largest total of all header fields (names and values).
-pub const MAX_HEADER_BYTES: usize = 32 * 1024;
-/// Most header fields: actix-http's own HTTP/1 limit, applied to HTTP/2 as well.
-pub const MAX_HEADER_FIELDS: usize = 96;
-
-/// Why a request head is refused, if it is: 414 for the target, 431 for the header fields
-/// (RFC 9110 §15.5.15, RFC 6585 §5). Under these sit actix-http's HTTP/1 limits (a 128 KiB
-/// head and 96 fields, else 431; a 64 KiB target, else 400), which answer before this runs.
-fn head_refusal(head: &actix_web::dev::RequestHead) -> Option<actix_web::http::StatusCode> {
-    use actix_web::http::StatusCode;
-    let target = head.uri.path().len() + head.uri.query().map_or(0, |q| q.len() + 1);
-    if target > MAX_TARGET_BYTES {
-        return Some(StatusCode::URI_TOO_LONG);
-    }
-    let (mut fields, mut total) = (0_usize, 0_usize);
-    for (name, value) in head.headers() {
-        let size = name.as_str().len() + value.len();
-        fields += 1;
-        total += size;
-        if size > MAX_HEADER_FIELD_BYTES || total > MAX_HEADER_BYTES || fields > MAX_HEADER_FIELDS {
-            return Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
-        }
-    }
-    None
 }
 
 /// The brute-force limits of `[security]`.

@@ -5,6 +5,7 @@ pub mod body;
 pub mod client_addr;
 pub mod credentials;
 pub mod health;
+pub mod limits;
 pub mod oauth2;
 pub mod openapi;
 pub mod params;

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use diesel::{QueryDsl, RunQueryDsl};
 use serde_json::{Value, json};
-use tessera::app::{MAX_HEADER_BYTES, MAX_HEADER_FIELD_BYTES, MAX_TARGET_BYTES};
 use tessera::clock::Stopwatch;
 use tessera::http::body::BODY_TIMEOUT;
+use tessera::http::limits::{MAX_HEADER_BYTES, MAX_HEADER_FIELD_BYTES, MAX_TARGET_BYTES};
 use tessera::http::params::MAX_PARAMS;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
