@@ -30,8 +30,8 @@ use crate::store::{DbConnection, PooledConnection, auth_failures};
 /// Seconds a pending attempt counts as in flight; older, it counts as a failure.
 const PENDING_TIMEOUT: i64 = 30;
 
-/// How long an attempt waits for attempts in flight before it is refused (`Retry-After: 1`):
-/// the sum of the pauses between its reads, in milliseconds.
+/// How long an attempt waits for attempts in flight before it is refused as an overload
+/// (503, `Retry-After: 1`): the sum of the pauses between its reads, in milliseconds.
 const MAX_WAIT_MS: u64 = 2_000;
 
 /// The `[security]` limits: failures allowed per `window` seconds; 0 = no limit. The default
@@ -130,7 +130,13 @@ impl Service {
             match verdict {
                 Ok(ids) => return Ok((Admission { ids, login }, conn)),
                 Err(Verdict::Refuse(retry_after)) => return Err(refused(retry_after)),
-                Err(_) if waited >= MAX_WAIT_MS => return Err(refused(1)),
+                // Only attempts in flight stand in the way, and they take too long: the
+                // server is overloaded, not this login guessed too often (503, retry in 1 s).
+                Err(_) if waited >= MAX_WAIT_MS => {
+                    return Err(Error::Unavailable(
+                        "password checks of this login still in flight".into(),
+                    ));
+                }
                 Err(_) => {}
             }
             // No connection held while waiting.

@@ -33,6 +33,7 @@ on_both_backends!(
     a_second_instance_counts_the_same_failures_exactly,
     retry_after_is_when_enough_failures_have_left_the_window,
     an_unknown_user_takes_as_long_as_a_wrong_password,
+    attempts_stuck_behind_checks_in_flight_are_an_overload_not_a_failure,
 );
 
 const WINDOW: i64 = 60;
@@ -564,4 +565,50 @@ async fn unknown_and_known(
         }
     }
     (median(unknown) * 1e3, median(known) * 1e3)
+}
+
+/// Attempts in flight up to the login limit that do not finish within the admission's wait (an
+/// overloaded server) make a right password wait 2 s and then answer 503 with `Retry-After: 1`
+/// in both dialects, recording no failure: once they settle, the same password works.
+async fn attempts_stuck_behind_checks_in_flight_are_an_overload_not_a_failure(db: Db) {
+    let app = spawn(db, &limits(3, 0, 0)).await;
+    let client = app.add_full_client("app");
+    app.add_user("stuck", "right", &["#"]);
+    let subject = format!(
+        "login:{}",
+        tessera::crypto::token::digest(&tessera::store::users::login_key("stuck"))
+    );
+    let mut conn = app.service.store().conn().unwrap();
+    let now = app.service.now();
+    let pending: Vec<String> = (0..3)
+        .flat_map(|_| {
+            tessera::store::auth_failures::record(
+                &mut conn,
+                std::slice::from_ref(&subject),
+                now,
+                true,
+            )
+            .unwrap()
+        })
+        .collect();
+
+    let watch = Stopwatch::start();
+    let resp = password(&app, &client, "stuck", "right", None).await;
+    assert!(
+        watch.elapsed_secs() >= 1.9,
+        "it waited for the checks in flight"
+    );
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(retry_after(&resp), Some(1));
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    let resp = wazo(&app, "stuck", "right", None).await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(retry_after(&resp), Some(1));
+
+    // The checks in flight settle (here: they are deleted, as a verified password does):
+    // nothing was counted against the login, and the right password works at once.
+    tessera::store::auth_failures::delete(&mut conn, &pending).unwrap();
+    let resp = password(&app, &client, "stuck", "right", None).await;
+    assert_eq!(resp.status(), StatusCode::OK);
 }
