@@ -107,6 +107,11 @@ impl<'de> Visitor<'de> for ParamsVisitor {
         while let Some((name, value)) = map.next_entry::<String, Option<String>>()? {
             let Some(value) = value else { continue };
             if let Err(e) = params.insert(name, value) {
+                // Read the rest of the object, so that the error is the repeat (or the count),
+                // not serde_json's complaint about an object left unfinished. As values, not
+                // `IgnoredAny`: skipping does not check that strings are UTF-8, and the body
+                // must still be JSON.
+                while map.next_entry::<String, serde_json::Value>()?.is_some() {}
                 return Ok(Err(e));
             }
         }
@@ -166,6 +171,38 @@ mod tests {
             Params::from_json(br#"{"a":"1","a":"2"}"#),
             Err(Error::RepeatedParameter)
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn a_repeat_anywhere_in_a_json_object_is_a_repeat() -> Result<(), Error> {
+        // Found by the json_body fuzz target: a repeat followed by more entries was reported
+        // as a malformed body, serde_json complaining about the object left unfinished.
+        for body in [
+            &br#"{"a":"1","a":"2","b":"3"}"#[..],
+            br#"{"a":"1","a":"2","b":{"c":[1, null]}}"#,
+            br#"{"a":"1","b":null,"a":"2","c":"3"}"#,
+        ] {
+            assert!(
+                matches!(Params::from_json(body), Err(Error::RepeatedParameter)),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        // The rest must still be JSON (UTF-8 included), and nothing may follow the object.
+        for body in [
+            &br#"{"a":"1","a":"2","b":"#[..],
+            br#"{"a":"1","a":"2"} x"#,
+            b"{\"a\":\"1\",\"a\":\"2\",\"b\":{\"\xff\":1}}",
+        ] {
+            assert!(matches!(
+                Params::from_json(body),
+                Err(Error::MalformedRequest(_))
+            ));
+        }
+        // A null is an absent value, not a first occurrence.
+        let p = Params::from_json(br#"{"a":null,"a":"2","b":"3"}"#)?;
+        assert_eq!(p.get("a"), Some("2"));
         Ok(())
     }
 

@@ -15,7 +15,7 @@ pub struct AclContext<'a> {
 }
 
 /// Longest required access string considered; longer ones are refused outright.
-const MAX_LEN: usize = 1024;
+pub const MAX_LEN: usize = 1024;
 
 /// Whether `acl` grants `required`.
 pub fn is_allowed<S: AsRef<str>>(acl: &[S], required: &str, ctx: AclContext<'_>) -> bool {
