@@ -20,6 +20,7 @@
 //!   that refused correct secrets would let anyone lock a client out. Past the limit a failure is
 //!   answered with a retry delay and no longer recorded; a success costs no query at all, which
 //!   keeps the refresh path as it was.
+use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use crate::crypto::token::digest;
@@ -31,7 +32,7 @@ use crate::store::{DbConnection, PooledConnection, auth_failures};
 const PENDING_TIMEOUT: i64 = 30;
 
 /// How long an attempt waits for attempts in flight before it is refused as an overload
-/// (503, `Retry-After: 1`): the sum of the pauses between its reads, in milliseconds.
+/// (503, `Retry-After: 1`), in milliseconds.
 const MAX_WAIT_MS: u64 = 2_000;
 
 /// The `[security]` limits: failures allowed per `window` seconds; 0 = no limit. The default
@@ -74,6 +75,29 @@ pub(crate) struct Admission {
     login: Option<String>,
 }
 
+/// Attempts of this process settled so far, and the condition variable that announces each:
+/// attempts waiting for those in flight re-read the counts as soon as one settles, instead of
+/// sleeping out their pause while argon2 slots stand idle.
+static SETTLED: (Mutex<u64>, Condvar) = (Mutex::new(0), Condvar::new());
+
+fn settled_so_far() -> u64 {
+    *SETTLED.0.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Waits until an attempt settles after `seen` (see [`settled_so_far`]), at most `timeout`.
+fn wait_for_a_settle(seen: u64, timeout: Duration) {
+    let (count, settled) = &SETTLED;
+    let guard = count.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = settled.wait_timeout_while(guard, timeout, |n| *n == seen);
+}
+
+fn notify_settled() {
+    let (count, settled) = &SETTLED;
+    let mut n = count.lock().unwrap_or_else(|e| e.into_inner());
+    *n = n.wrapping_add(1);
+    settled.notify_all();
+}
+
 /// What the counts allow.
 enum Verdict {
     Admit,
@@ -111,8 +135,10 @@ impl Service {
             retry_after,
         };
         let mut pause = 5;
-        let mut waited = 0;
+        // Real time, not the sum of the pauses: a settle elsewhere can end a pause early.
+        let waiting = crate::clock::Stopwatch::start();
         loop {
+            let settled = settled_so_far();
             // A refusal needs reads only: an attack past the limit never takes the write lock.
             let verdict = match verdict(&mut conn, &subjects, limits.window, now)? {
                 Verdict::Admit => self.store().write(&mut conn, |c| {
@@ -132,17 +158,17 @@ impl Service {
                 Err(Verdict::Refuse(retry_after)) => return Err(refused(retry_after)),
                 // Only attempts in flight stand in the way, and they take too long: the
                 // server is overloaded, not this login guessed too often (503, retry in 1 s).
-                Err(_) if waited >= MAX_WAIT_MS => {
+                Err(_) if waiting.elapsed_secs() * 1000.0 >= MAX_WAIT_MS as f64 => {
                     return Err(Error::Unavailable(
                         "password checks of this login still in flight".into(),
                     ));
                 }
                 Err(_) => {}
             }
-            // No connection held while waiting.
+            // No connection held while waiting; an attempt of this process that settles
+            // meanwhile ends the wait at once (other instances' are seen at the next read).
             drop(conn);
-            std::thread::sleep(Duration::from_millis(pause));
-            waited += pause;
+            wait_for_a_settle(settled, Duration::from_millis(pause));
             pause = (pause * 2).min(50);
             conn = self.store().conn()?;
         }
@@ -171,6 +197,7 @@ impl Service {
         if let Err(e) = result {
             log::warn!("cannot clear the failures of a successful login: {e}");
         }
+        notify_settled();
     }
 
     /// The password of an admitted attempt was wrong (or its user unknown or disabled): the
@@ -192,6 +219,7 @@ impl Service {
         if let Err(e) = result {
             log::warn!("cannot record a failed login: {e}");
         }
+        notify_settled();
     }
 
     /// A client authentication failed: the failure counts against the client id and
