@@ -468,6 +468,17 @@ async fn bob_logs_in(app: &TestApp, pw: &str, forwarded: Option<&str>) -> (Statu
     )
 }
 
+/// Bob's Wazo login with `forwarded` as `X-Forwarded-For`.
+async fn bob_wazo_login(app: &TestApp, forwarded: &str) -> reqwest::Response {
+    app.wazo_post_token(
+        "/0.1/token",
+        Some(("bob", "bob-pw")),
+        &json!({}),
+        &[("X-Forwarded-For", forwarded)],
+    )
+    .await
+}
+
 const WRONG: &str = "Invalid resource owner credentials.";
 const LOCKED: &str = "Too many failed attempts; retry later.";
 
@@ -509,14 +520,7 @@ async fn behind_a_trusted_proxy_the_forwarded_address_is_counted() {
         bob_logs_in(&app, "bob-pw", Some("198.51.100.1, 203.0.113.9")).await,
         (StatusCode::BAD_REQUEST, LOCKED.into())
     );
-    let wazo = app
-        .wazo_post_token(
-            "/0.1/token",
-            Some(("bob", "bob-pw")),
-            &json!({}),
-            &[("X-Forwarded-For", "203.0.113.9")],
-        )
-        .await;
+    let wazo = bob_wazo_login(&app, "203.0.113.9").await;
     assert_eq!(wazo.status(), StatusCode::TOO_MANY_REQUESTS);
     // … while another client behind the same proxy, and the proxy itself, are not.
     assert_eq!(
@@ -528,26 +532,12 @@ async fn behind_a_trusted_proxy_the_forwarded_address_is_counted() {
         (StatusCode::OK, String::new())
     );
     // A Wazo session records the forwarded address.
-    let resp = app
-        .wazo_post_token(
-            "/0.1/token",
-            Some(("bob", "bob-pw")),
-            &json!({}),
-            &[("X-Forwarded-For", "2001:db8::10")],
-        )
-        .await;
+    let resp = bob_wazo_login(&app, "2001:db8::10").await;
     assert_eq!(resp.status(), StatusCode::OK);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["data"]["remote_addr"], json!("2001:db8::10"));
     // A header that is not an address list is not believed: the proxy's address is used.
-    let resp = app
-        .wazo_post_token(
-            "/0.1/token",
-            Some(("bob", "bob-pw")),
-            &json!({}),
-            &[("X-Forwarded-For", "203.0.113.10, not-an-address")],
-        )
-        .await;
+    let resp = bob_wazo_login(&app, "203.0.113.10, not-an-address").await;
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["data"]["remote_addr"], json!("127.0.0.1"));
 }
@@ -571,25 +561,11 @@ async fn without_trusted_proxies_a_spoofed_header_is_ignored() {
         bob_logs_in(&app, "bob-pw", None).await,
         (StatusCode::BAD_REQUEST, LOCKED.into())
     );
-    let resp = app
-        .wazo_post_token(
-            "/0.1/token",
-            Some(("bob", "bob-pw")),
-            &json!({}),
-            &[("X-Forwarded-For", "198.51.100.77")],
-        )
-        .await;
+    let resp = bob_wazo_login(&app, "198.51.100.77").await;
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
     // Once the window has passed, a Wazo session records the peer, not the header.
     app.clock.advance_secs(61);
-    let resp = app
-        .wazo_post_token(
-            "/0.1/token",
-            Some(("bob", "bob-pw")),
-            &json!({}),
-            &[("X-Forwarded-For", "198.51.100.77")],
-        )
-        .await;
+    let resp = bob_wazo_login(&app, "198.51.100.77").await;
     assert_eq!(resp.status(), StatusCode::OK);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["data"]["remote_addr"], json!("127.0.0.1"));
