@@ -141,6 +141,18 @@ pub fn jwt_row_key(jti: &str) -> String {
     digest(&format!("jwt:{jti}"))
 }
 
+/// The row key of a presented access token: the digest of an opaque token, or of the `jti` of
+/// a JWT that `jwt` signed. `None` = it cannot be one of ours (no lookup).
+pub fn access_row_key(presented: &str, jwt: Option<&JwtSigner>) -> Option<String> {
+    if presented.matches('.').count() == 2 {
+        return jwt
+            .and_then(|signer| signer.verify(presented))
+            .map(|verified| jwt_row_key(&verified.jti));
+    }
+    // Opaque tokens are base64url or UUIDs; `jwt:` keys are out of their reach.
+    (!presented.contains(':')).then(|| digest(presented))
+}
+
 /// Mints an OAuth2 access token with the policy's lifetime.
 pub fn access_token(
     conn: &mut DbConnection,

@@ -10,7 +10,7 @@
 use crate::crypto::jwt::JwtSigner;
 use crate::crypto::token::{self, digest};
 use crate::domain::{Metadata, Secret, User};
-use crate::oauth::issuance::{WAZO, jwt_row_key};
+use crate::oauth::issuance::{WAZO, access_row_key};
 use crate::oauth::validation::Principal;
 use crate::oauth::{Error, Service};
 use crate::store::admin::{self, TokenOwner};
@@ -370,17 +370,6 @@ pub fn revoke_family(
     })
 }
 
-/// The row key of a presented access token, as `Service::access_token_key` computes it: the
-/// digest of an opaque token, or of the `jti` of a JWT that `jwt` signed.
-fn access_key(presented: &str, jwt: Option<&JwtSigner>) -> Option<String> {
-    if presented.matches('.').count() == 2 {
-        return jwt
-            .and_then(|signer| signer.verify(presented))
-            .map(|verified| jwt_row_key(&verified.jti));
-    }
-    (!presented.contains(':')).then(|| digest(presented))
-}
-
 /// Revokes what a presented token is (opaque, Wazo or JWT; looked up by digest as every
 /// endpoint does): a refresh token with its whole family, an access token alone. `None` if it
 /// is not a token of this database (a JWT needs the key that signed it).
@@ -391,7 +380,7 @@ pub fn revoke_presented(
     now: i64,
 ) -> Result<Option<PresentedRevocation>, Error> {
     let refresh_hash = digest(presented.expose());
-    let access = access_key(presented.expose(), jwt);
+    let access = access_row_key(presented.expose(), jwt);
     connection::write(conn, |conn| {
         if let Some(r) = refresh_tokens::find_by_hash(conn, &refresh_hash)? {
             let revoked = revoke_family_in(conn, &r.family_id, now)?;

@@ -8,12 +8,11 @@ use arc_swap::ArcSwap;
 use crate::clock::{Clock, Timestamp};
 use crate::crypto::derive::ServerSecret;
 use crate::crypto::jwt::{self, JwtSigner};
-use crate::crypto::token::digest;
 use crate::domain::{Client, GrantType, ScopeSet, Secret};
 use crate::metrics::Metrics;
 use crate::oauth::acl::{AclContext, is_allowed};
 use crate::oauth::grants::{self, IssuedTokens};
-use crate::oauth::issuance::{AccessFormat, jwt_row_key};
+use crate::oauth::issuance::{AccessFormat, access_row_key};
 use crate::oauth::throttle::FailureLimits;
 use crate::oauth::{ClientCredentials, Error, client_auth};
 use crate::policy::{Dialect, Policies, Policy, TokenFormat};
@@ -214,14 +213,7 @@ impl Service {
     /// The row key of a presented access token: the digest of an opaque token, or of the
     /// `jti` of a JWT whose signature is ours. `None` = it cannot be one of ours (no lookup).
     pub(crate) fn access_token_key(&self, presented: &str) -> Option<String> {
-        if presented.matches('.').count() == 2 {
-            return self
-                .jwt_signer()
-                .and_then(|signer| signer.verify(presented))
-                .map(|jwt| jwt_row_key(&jwt.jti));
-        }
-        // Opaque tokens are base64url or UUIDs; `jwt:` keys are out of their reach.
-        (!presented.contains(':')).then(|| digest(presented))
+        access_row_key(presented, self.jwt_signer())
     }
 
     pub(crate) fn secret(&self) -> &ServerSecret {
