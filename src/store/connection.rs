@@ -91,9 +91,12 @@ impl r2d2::ManageConnection for Manager {
                 let path = path.to_string_lossy();
                 let mut conn = SqliteConnection::establish(&path)
                     .map_err(|e| StoreError::Connect(e.to_string()))?;
+                // temp_store = MEMORY: the statement journal of each group-commit savepoint
+                // would otherwise be a temporary file, created and deleted per writer.
                 conn.batch_execute(&format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {};",
+                     PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
+                     PRAGMA busy_timeout = {};",
                     self.busy_timeout_ms
                 ))?;
                 Ok(DbConnection::Sqlite(conn))

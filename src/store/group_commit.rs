@@ -8,7 +8,14 @@
 //! to its savepoint without touching the others' work.
 //!
 //! The WAL is checkpointed by a background thread (`PRAGMA wal_checkpoint(PASSIVE)`), not by
-//! the committing request: the dedicated connection runs with `wal_autocheckpoint = 0`.
+//! the committing request: the dedicated connection runs with `wal_autocheckpoint = 0`. A
+//! passive checkpoint never catches up with a steady stream of commits, and SQLite starts the
+//! WAL over only when it was wholly copied back, so under load the WAL file would grow without
+//! bound (1.4 GB in 15 s of client_credentials), and every commit would write to pages that
+//! the kernel must allocate. So when the WAL holds more than `RESTART_AFTER_FRAMES` after a
+//! passive checkpoint, the checkpointer holds the writers of this process back between two
+//! batches and runs `wal_checkpoint(RESTART)`: the few frames left are copied, and the next
+//! batch writes the WAL from its start again.
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
@@ -23,7 +30,13 @@ use crate::metrics::Metrics;
 const MAX_BATCH: usize = 64;
 
 /// How often the checkpointer looks for new commits.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// WAL frames (pages) left after a passive checkpoint past which the WAL is started over.
+const RESTART_AFTER_FRAMES: i64 = 1024;
+
+/// How long the restarting checkpoint waits for readers still reading from the WAL.
+const RESTART_BUSY_TIMEOUT_MS: u32 = 20;
 
 /// The transaction manager of the multi-backend connection (depth 0: BEGIN, above: SAVEPOINT).
 type Tm = DbConnection;
@@ -53,6 +66,8 @@ struct State {
     /// Recent batches that ended without a commit, with the reason.
     failed: Vec<(u64, String)>,
     checkpointer: bool,
+    /// The checkpointer waits to restart the WAL: no new batch opens meanwhile.
+    restart_wanted: bool,
 }
 
 impl GroupWriter {
@@ -78,6 +93,13 @@ impl GroupWriter {
         self.queued.fetch_add(1, Ordering::SeqCst);
         let mut state = self.lock();
         self.queued.fetch_sub(1, Ordering::SeqCst);
+        // No new batch while the checkpointer restarts the WAL (a few milliseconds).
+        while state.open.is_none() && state.restart_wanted {
+            state = self
+                .committed
+                .wait(state)
+                .unwrap_or_else(|e| self.recover(e.into_inner()));
+        }
 
         let batch = self.join_batch(&mut state)?;
         let result = match state.conn.as_mut() {
@@ -220,6 +242,42 @@ fn commit(state: &mut State) -> Result<(), String> {
     <Tm as TransactionManager<DbConnection>>::commit_transaction(conn).map_err(|e| e.to_string())
 }
 
+/// What `PRAGMA wal_checkpoint` answers.
+#[derive(diesel::QueryableByName)]
+struct CheckpointRow {
+    /// 1 if the checkpoint could not do all its mode asks (readers or a writer in the way).
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    busy: i32,
+    /// Frames in the WAL.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    log: i32,
+}
+
+fn checkpoint(conn: &mut DbConnection, mode: &str) -> Result<CheckpointRow, StoreError> {
+    use diesel::RunQueryDsl;
+    Ok(diesel::sql_query(format!("PRAGMA wal_checkpoint({mode})")).get_result(conn)?)
+}
+
+impl GroupWriter {
+    /// Runs `f` between two batches: the open batch (if any) commits first, and no writer of
+    /// this process opens another until `f` returns.
+    fn between_batches<T>(&self, f: impl FnOnce() -> T) -> T {
+        let mut state = self.lock();
+        state.restart_wanted = true;
+        while state.open.is_some() {
+            state = self
+                .committed
+                .wait(state)
+                .unwrap_or_else(|e| self.recover(e.into_inner()));
+        }
+        let value = f();
+        state.restart_wanted = false;
+        drop(state);
+        self.committed.notify_all();
+        value
+    }
+}
+
 /// Checkpoints the WAL after commits, off the request path, until the writer is dropped.
 fn spawn_checkpointer(writer: Weak<GroupWriter>, commits: Arc<AtomicU64>) {
     let spawned = std::thread::Builder::new()
@@ -238,14 +296,32 @@ fn spawn_checkpointer(writer: Weak<GroupWriter>, commits: Arc<AtomicU64>) {
                 }
                 seen = now;
                 if conn.is_none() {
-                    conn = r2d2::ManageConnection::connect(&writer.manager).ok();
+                    conn = r2d2::ManageConnection::connect(&writer.manager)
+                        .and_then(|mut c: DbConnection| {
+                            c.batch_execute(&format!(
+                                "PRAGMA busy_timeout = {RESTART_BUSY_TIMEOUT_MS}"
+                            ))?;
+                            Ok(c)
+                        })
+                        .ok();
                 }
-                drop(writer);
-                if let Some(c) = conn.as_mut() {
-                    if let Err(e) = c.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
-                        log::warn!("WAL checkpoint failed: {e}");
-                        conn = None;
+                let Some(c) = conn.as_mut() else {
+                    continue;
+                };
+                let outcome = checkpoint(c, "PASSIVE").and_then(|passive| {
+                    if i64::from(passive.log) <= RESTART_AFTER_FRAMES {
+                        return Ok(());
                     }
+                    let restart = writer.between_batches(|| checkpoint(c, "RESTART"))?;
+                    if restart.busy != 0 {
+                        log::debug!("WAL restart postponed: readers still in the WAL");
+                    }
+                    Ok(())
+                });
+                drop(writer);
+                if let Err(e) = outcome {
+                    log::warn!("WAL checkpoint failed: {e}");
+                    conn = None;
                 }
             }
         });

@@ -33,6 +33,7 @@ mod scale_out;
 mod shutdown;
 mod storage_at_rest;
 mod tls;
+mod wal;
 mod wazo_bad_input;
 mod wazo_contract;
 mod wazo_flow;
