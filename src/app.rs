@@ -22,9 +22,10 @@ use crate::config::Settings;
 use crate::crypto::derive::ServerSecret;
 use crate::crypto::{password, token};
 use crate::domain::{Client, GrantType, Secret, User};
+use crate::http::AppState;
 use crate::http::access_log::AccessLog;
 use crate::http::client_addr::TrustedProxies;
-use crate::http::{AppState, routes};
+use crate::http::routes::{self, RoutePattern};
 use crate::metrics::Metrics;
 use crate::oauth::Service;
 use crate::oauth::service::{JwtOptions, WazoOptions};
@@ -309,16 +310,14 @@ impl Application {
                         let mut res = call.await?;
                         // By route pattern (a raw path may hold a token), with `:name` for
                         // `{name}`: braces inside label values trip naive exposition parsers.
-                        let route = res.request().match_pattern().map_or_else(
-                            || "unmatched".to_owned(),
-                            |p| p.replace('{', ":").replace('}', ""),
-                        );
-                        let route = route.as_str();
+                        let request = res.request();
+                        let route = RoutePattern::of(request);
+                        let route = route.as_ref().map_or("unmatched", |r| r.label.as_str());
                         metrics
                             .http_requests
                             .with_label_values(&[
                                 route,
-                                res.request().method().as_str(),
+                                request.method().as_str(),
                                 res.status().as_str(),
                             ])
                             .inc();

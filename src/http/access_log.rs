@@ -20,6 +20,7 @@ use log::kv::{self, VisitSource, VisitValue};
 use serde_json::{Map, Value};
 
 use crate::clock::Stopwatch;
+use crate::http::routes::RoutePattern;
 use crate::http::{AppState, client_addr};
 use crate::oauth::client_auth::ClientCredentials;
 use crate::oauth::login::{LoginCredentials, LoginRequest};
@@ -220,9 +221,10 @@ fn latency_ms(watch: Stopwatch) -> f64 {
 
 fn write_line(req: &HttpRequest, id: &HeaderValue, status: u16, watch: Stopwatch) {
     let latency_ms = latency_ms(watch);
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| redact_path(req.path()));
+    let route = match RoutePattern::of(req) {
+        Some(route) => route.into_owned().pattern,
+        None => redact_path(req.path()),
+    };
     // The address the brute-force limits see: the peer, or the client a trusted proxy names.
     let remote = match req.app_data::<web::Data<AppState>>() {
         Some(state) => client_addr::remote_addr(req, &state.trusted_proxies),

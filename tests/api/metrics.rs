@@ -114,8 +114,18 @@ async fn metrics_count_what_happened_to_tokens(db: Db) {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
 
+    // A known path with another method counts under its pattern (an alias under the one it
+    // stands for); a path no route knows, whatever it holds, as `unmatched`.
+    for (path, status) in [
+        ("/token", 405),
+        ("/0.1/token", 405),
+        ("/nowhere/at-all", 404),
+    ] {
+        let resp = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{path}");
+    }
     let m = scrape(&app).await;
-    let expected: [Expected; 13] = [
+    let expected: [Expected; 16] = [
         (
             "tessera_tokens_issued_total",
             &[("dialect", "oauth2"), ("kind", "access")],
@@ -175,6 +185,29 @@ async fn metrics_count_what_happened_to_tokens(db: Db) {
                 ("method", "DELETE"),
                 ("status", "200"),
             ],
+            1.0,
+        ),
+        (
+            "tessera_http_requests_total",
+            &[
+                ("route", "/oauth2/token"),
+                ("method", "GET"),
+                ("status", "405"),
+            ],
+            1.0,
+        ),
+        (
+            "tessera_http_requests_total",
+            &[
+                ("route", "/0.1/token"),
+                ("method", "GET"),
+                ("status", "405"),
+            ],
+            1.0,
+        ),
+        (
+            "tessera_http_requests_total",
+            &[("route", "unmatched"), ("method", "GET"), ("status", "404")],
             1.0,
         ),
     ];

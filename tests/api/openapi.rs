@@ -106,13 +106,16 @@ fn registered_routes() -> BTreeMap<String, BTreeSet<String>> {
         .expect("routes.rs defines fn wazo_routes");
     let mut routes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (part, prefixes) in [(top_level, vec![""]), (wazo, WAZO_PREFIXES.to_vec())] {
-        for resource in part.split("web::resource(").skip(1) {
-            // The resource's paths: the string literals before the closing parenthesis.
-            let (paths, rest) = resource
-                .split_once(')')
-                .expect("web::resource(…) is closed");
-            let literals: Vec<&str> = paths.split('"').skip(1).step_by(2).collect();
-            assert!(!literals.is_empty(), "no path in web::resource({paths})");
+        // Resources are made by `resource(prefix, "/path")` and `aliased("/pattern",
+        // "/alias")`: the path routed is the last string literal of the call; calls without
+        // a literal are the helpers' own definitions.
+        let part = part.replace("aliased(", "resource(");
+        for resource in part.split("resource(").skip(1) {
+            let (paths, rest) = resource.split_once(')').expect("resource(…) is closed");
+            let Some(path) = paths.split('"').skip(1).step_by(2).last() else {
+                continue;
+            };
+            let literals = [path];
             let methods: BTreeSet<String> = rest
                 .split("web::")
                 .skip(1)
