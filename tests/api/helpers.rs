@@ -553,6 +553,7 @@ pub fn start_server_with(
     let creds_file = dir.join("data/initial-credentials.env");
     for _ in 0..600 {
         if creds_file.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            assert_arenas_bounded(&child);
             return child;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -560,6 +561,23 @@ pub fn start_server_with(
     let _ = child.kill();
     let _ = child.wait();
     panic!("server did not start");
+}
+
+/// The binary starts itself again with `MALLOC_ARENA_MAX=2` (src/main.rs): the serving process
+/// (same pid after `exec`) has it in its environment.
+fn assert_arenas_bounded(child: &std::process::Child) {
+    if !cfg!(all(target_os = "linux", target_env = "gnu"))
+        || std::env::var_os("MALLOC_ARENA_MAX").is_some()
+    {
+        return;
+    }
+    let environ = std::fs::read(format!("/proc/{}/environ", child.id())).expect("environ");
+    assert!(
+        environ
+            .split(|b| *b == 0)
+            .any(|v| v == b"MALLOC_ARENA_MAX=2"),
+        "the server runs without MALLOC_ARENA_MAX"
+    );
 }
 
 /// The tests' HTTP client: a new connection per request. Reusing a kept-alive connection at the
