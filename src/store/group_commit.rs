@@ -164,7 +164,9 @@ impl GroupWriter {
         }
         if state.conn.is_none() {
             let mut conn = r2d2::ManageConnection::connect(&self.manager)?;
-            conn.batch_execute("PRAGMA wal_autocheckpoint = 0")?;
+            // An 8 MiB page cache (SQLite's default is 2): the writer's inserts land on
+            // random pages of the digest indexes, which a grown store no longer keeps in 2 MiB.
+            conn.batch_execute("PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -8192")?;
             state.conn = Some(conn);
             if !state.checkpointer {
                 state.checkpointer = true;
