@@ -215,6 +215,24 @@ impl GroupWriter {
         }
         self.committed.notify_all();
     }
+
+    /// Runs `f` between two batches: the open batch (if any) commits first, and no writer of
+    /// this process opens another until `f` returns.
+    fn between_batches<T>(&self, f: impl FnOnce() -> T) -> T {
+        let mut state = self.lock();
+        state.restart_wanted = true;
+        while state.open.is_some() {
+            state = self
+                .committed
+                .wait(state)
+                .unwrap_or_else(|e| self.recover(e.into_inner()));
+        }
+        let value = f();
+        state.restart_wanted = false;
+        drop(state);
+        self.committed.notify_all();
+        value
+    }
 }
 
 /// `Ok(value)`, `Err(Ok(f's error))` with the savepoint rolled back, or `Err(Err(_))` when
@@ -258,26 +276,6 @@ struct CheckpointRow {
 fn checkpoint(conn: &mut DbConnection, mode: &str) -> Result<CheckpointRow, StoreError> {
     use diesel::RunQueryDsl;
     Ok(diesel::sql_query(format!("PRAGMA wal_checkpoint({mode})")).get_result(conn)?)
-}
-
-impl GroupWriter {
-    /// Runs `f` between two batches: the open batch (if any) commits first, and no writer of
-    /// this process opens another until `f` returns.
-    fn between_batches<T>(&self, f: impl FnOnce() -> T) -> T {
-        let mut state = self.lock();
-        state.restart_wanted = true;
-        while state.open.is_some() {
-            state = self
-                .committed
-                .wait(state)
-                .unwrap_or_else(|e| self.recover(e.into_inner()));
-        }
-        let value = f();
-        state.restart_wanted = false;
-        drop(state);
-        self.committed.notify_all();
-        value
-    }
 }
 
 /// Checkpoints the WAL after commits, off the request path, until the writer is dropped.
