@@ -20,6 +20,7 @@ pub mod tokens;
 pub mod users;
 
 pub use connection::{Backend, DbConnection, PooledConnection, Store};
+pub use group_commit::WriteIntent;
 
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,7 @@ use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
 
 use super::StoreError;
-use super::group_commit::GroupWriter;
+use super::group_commit::{GroupWriter, WriteIntent};
 use crate::clock::Stopwatch;
 use crate::metrics::Metrics;
 
@@ -79,6 +79,17 @@ pub struct PoolOptions {
 pub struct Manager {
     backend: Backend,
     busy_timeout_ms: u32,
+}
+
+#[cfg(test)]
+impl Manager {
+    /// A manager of connections to the SQLite file at `path`.
+    pub(super) fn sqlite(path: PathBuf) -> Self {
+        Self {
+            backend: Backend::Sqlite { path },
+            busy_timeout_ms: 5000,
+        }
+    }
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -207,6 +218,14 @@ impl Store {
             Some(writer) => writer.write(f),
             None => write(conn, f),
         }
+    }
+
+    /// Announces that this thread is about to call [`Store::write`] (SQLite: the open group
+    /// commit waits for it, `group_commit`). Call it once the request holds its pooled
+    /// connection, not before a slow step such as a password check; dropping the guard without
+    /// writing withdraws the announcement. Does nothing on PostgreSQL.
+    pub fn intend_write(&self) -> Option<WriteIntent> {
+        self.writer.as_ref().map(GroupWriter::intend)
     }
 
     /// A connection from the pool, waiting at most `timeout` (health checks).

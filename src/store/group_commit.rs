@@ -7,6 +7,14 @@
 //! nothing is acknowledged before it is durable, and a writer whose statements fail rolls back
 //! to its savepoint without touching the others' work.
 //!
+//! A writer that commits as soon as nobody is queued behind it commits alone most of the time
+//! (measured: 96 % of the batches under a refresh load at c = 16 held one writer), and every
+//! commit writes each page it dirtied to the WAL: the end pages of every index that rows are
+//! appended to, again and again. So a request that is about to write says so first
+//! ([`GroupWriter::intend`], once it holds its pooled connection), and the last member of a
+//! batch commits only when no announced writer is still on its way, or after `MAX_WAIT`, or at
+//! `MAX_BATCH`. An announcement that ends without a write (the request failed) wakes the batch.
+//!
 //! The WAL is checkpointed by a background thread (`PRAGMA wal_checkpoint(PASSIVE)`), not by
 //! the committing request: the dedicated connection runs with `wal_autocheckpoint = 0`. A
 //! passive checkpoint never catches up with a steady stream of commits, and SQLite starts the
@@ -16,6 +24,7 @@
 //! passive checkpoint, the checkpointer holds the writers of this process back between two
 //! batches and runs `wal_checkpoint(RESTART)`: the few frames left are copied, and the next
 //! batch writes the WAL from its start again.
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
@@ -24,10 +33,14 @@ use diesel::connection::{SimpleConnection, TransactionManager};
 
 use super::StoreError;
 use super::connection::{DbConnection, Manager};
+use crate::clock::Stopwatch;
 use crate::metrics::Metrics;
 
 /// Writers committed together at most: a bound on the wait of the first one.
 const MAX_BATCH: usize = 64;
+
+/// How long a batch waits at most for announced writers before it commits.
+const MAX_WAIT: Duration = Duration::from_millis(2);
 
 /// How often the checkpointer looks for new commits.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
@@ -48,10 +61,15 @@ pub(crate) struct GroupWriter {
     committed: Condvar,
     /// Writers waiting for `state`: while any, the holder leaves the commit to them.
     queued: AtomicUsize,
+    /// Requests that announced a write ([`GroupWriter::intend`]) and have not yet joined a
+    /// batch: while any (and `MAX_WAIT` has not passed), the batch waits for them.
+    intents: AtomicUsize,
     /// Batches committed, for the checkpointer.
     commits: Arc<AtomicU64>,
     /// Where batch sizes go, once the server has metrics.
     metrics: Arc<OnceLock<Arc<Metrics>>>,
+    /// `MAX_WAIT`, but for tests.
+    max_wait: Duration,
 }
 
 #[derive(Default)]
@@ -59,6 +77,8 @@ struct State {
     conn: Option<DbConnection>,
     /// The batch whose transaction is open, if any.
     open: Option<u64>,
+    /// When it opened: its members wait for announced writers until `MAX_WAIT` after this.
+    opened_at: Option<Stopwatch>,
     /// Writers in the open batch.
     members: usize,
     /// Every batch up to this one has ended.
@@ -78,7 +98,26 @@ impl GroupWriter {
             state: Mutex::new(State::default()),
             committed: Condvar::new(),
             queued: AtomicUsize::new(0),
+            intents: AtomicUsize::new(0),
             commits: Arc::new(AtomicU64::new(0)),
+            max_wait: MAX_WAIT,
+        }
+    }
+
+    /// Announces that this thread is about to write: batches wait for it (at most `MAX_WAIT`)
+    /// until it joins one with [`GroupWriter::write`] or drops the returned guard. A thread
+    /// that already announced a write gets a guard that does nothing.
+    pub(crate) fn intend(self: &Arc<Self>) -> WriteIntent {
+        if ANNOUNCED.with(|a| a.replace(true)) {
+            return WriteIntent {
+                writer: None,
+                _thread: std::marker::PhantomData,
+            };
+        }
+        self.intents.fetch_add(1, Ordering::SeqCst);
+        WriteIntent {
+            writer: Some(Arc::clone(self)),
+            _thread: std::marker::PhantomData,
         }
     }
 
@@ -90,7 +129,12 @@ impl GroupWriter {
     where
         E: From<StoreError>,
     {
+        // This thread's announcement, if any, is kept: it is here.
+        let announced = ANNOUNCED.with(|a| a.replace(false));
         self.queued.fetch_add(1, Ordering::SeqCst);
+        if announced {
+            self.intents.fetch_sub(1, Ordering::SeqCst);
+        }
         let mut state = self.lock();
         self.queued.fetch_sub(1, Ordering::SeqCst);
         // No new batch while the checkpointer restarts the WAL (a few milliseconds).
@@ -116,24 +160,37 @@ impl GroupWriter {
             }
         };
         state.members += 1;
-        if self.queued.load(Ordering::SeqCst) == 0 || state.members >= MAX_BATCH {
-            if let Some(metrics) = self.metrics.get() {
-                metrics.write_batch(state.members);
+        // The last member to find nobody else on the way commits for all.
+        while state.ended < batch {
+            let waited = state.opened_at.map_or(self.max_wait, |t| t.elapsed());
+            let on_the_way =
+                self.queued.load(Ordering::SeqCst) + self.intents.load(Ordering::SeqCst);
+            if on_the_way == 0 || state.members >= MAX_BATCH || waited >= self.max_wait {
+                if let Some(metrics) = self.metrics.get() {
+                    metrics.write_batch(state.members);
+                }
+                let outcome = commit(&mut state);
+                self.end_batch(&mut state, outcome);
+                break;
             }
-            let outcome = commit(&mut state);
-            self.end_batch(&mut state, outcome);
-        } else {
-            while state.ended < batch {
-                state = self
-                    .committed
-                    .wait(state)
-                    .unwrap_or_else(|e| self.recover(e.into_inner()));
-            }
+            state = self
+                .committed
+                .wait_timeout(state, self.max_wait - waited)
+                .map(|(state, _)| state)
+                .unwrap_or_else(|e| self.recover(e.into_inner().0));
         }
         if let Some((_, reason)) = state.failed.iter().find(|(b, _)| *b == batch) {
             return Err(StoreError::Unavailable(format!("commit failed: {reason}")).into());
         }
         result
+    }
+
+    /// An announced writer that will not write after all: the batch waiting for it may commit.
+    fn withdraw(&self) {
+        self.intents.fetch_sub(1, Ordering::SeqCst);
+        // Taken so that a member between its check and its wait does not miss the wake-up.
+        drop(self.lock());
+        self.committed.notify_all();
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -185,6 +242,7 @@ impl GroupWriter {
         }
         let batch = state.ended + 1;
         state.open = Some(batch);
+        state.opened_at = Some(Stopwatch::start());
         state.members = 0;
         Ok(batch)
     }
@@ -232,6 +290,28 @@ impl GroupWriter {
         drop(state);
         self.committed.notify_all();
         value
+    }
+}
+
+thread_local! {
+    /// This thread announced a write that has not joined a batch yet.
+    static ANNOUNCED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A write announced by [`GroupWriter::intend`]; dropping it before the write withdraws it.
+pub struct WriteIntent {
+    writer: Option<Arc<GroupWriter>>,
+    /// Announcements are per thread: the guard stays on the thread that made it.
+    _thread: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for WriteIntent {
+    fn drop(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            if ANNOUNCED.with(|a| a.replace(false)) {
+                writer.withdraw();
+            }
+        }
     }
 }
 
@@ -327,5 +407,132 @@ fn spawn_checkpointer(writer: Weak<GroupWriter>, commits: Arc<AtomicU64>) {
         });
     if let Err(e) = spawned {
         log::warn!("cannot start the WAL checkpointer: {e}");
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a failing test stops at the unwrap")]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    /// A writer on a new SQLite file with a table `t`, whose batches wait up to `max_wait`.
+    fn writer(dir: &tempfile::TempDir, max_wait: Duration) -> Arc<GroupWriter> {
+        let manager = Manager::sqlite(dir.path().join("t.db"));
+        let mut conn = r2d2::ManageConnection::connect(&manager).unwrap();
+        conn.batch_execute("CREATE TABLE t (v INTEGER NOT NULL)")
+            .unwrap();
+        let mut writer = GroupWriter::new(manager, Arc::new(OnceLock::new()));
+        writer.max_wait = max_wait;
+        Arc::new(writer)
+    }
+
+    fn insert(writer: &Arc<GroupWriter>, v: i64) -> Result<(), StoreError> {
+        writer.write(|c| {
+            c.batch_execute(&format!("INSERT INTO t VALUES ({v})"))
+                .map_err(StoreError::from)
+        })
+    }
+
+    fn batches(writer: &GroupWriter) -> u64 {
+        writer.commits.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn a_batch_waits_for_an_announced_writer_and_commits_once_for_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = writer(&dir, Duration::from_secs(30));
+        let (announced, go) = mpsc::channel();
+        let late = std::thread::spawn({
+            let w = Arc::clone(&w);
+            move || {
+                let _intent = w.intend();
+                announced.send(()).unwrap();
+                // Long enough for the first writer to be waiting in its batch.
+                std::thread::sleep(Duration::from_millis(100));
+                insert(&w, 2)
+            }
+        });
+        go.recv().unwrap();
+        let watch = Stopwatch::start();
+        insert(&w, 1).unwrap();
+        late.join().unwrap().unwrap();
+        // The first writer returned only with the second one's commit: one batch for both.
+        assert!(watch.elapsed() >= Duration::from_millis(100));
+        assert_eq!(batches(&w), 1);
+    }
+
+    #[test]
+    fn a_withdrawn_announcement_lets_the_batch_commit_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = writer(&dir, Duration::from_secs(30));
+        let (announced, go) = mpsc::channel();
+        let (waiting, withdraw) = mpsc::channel::<()>();
+        let quitter = std::thread::spawn({
+            let w = Arc::clone(&w);
+            move || {
+                let intent = w.intend();
+                announced.send(()).unwrap();
+                withdraw.recv().unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+                drop(intent);
+            }
+        });
+        go.recv().unwrap();
+        let watch = Stopwatch::start();
+        let first = std::thread::spawn({
+            let w = Arc::clone(&w);
+            move || insert(&w, 1)
+        });
+        waiting.send(()).unwrap();
+        first.join().unwrap().unwrap();
+        quitter.join().unwrap();
+        // Far less than the 30 s the batch would have waited for a writer that never came.
+        assert!(watch.elapsed() < Duration::from_secs(10));
+        assert_eq!(batches(&w), 1);
+        assert_eq!(w.intents.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_writer_that_announced_itself_does_not_wait_for_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = writer(&dir, Duration::from_secs(30));
+        let watch = Stopwatch::start();
+        let intent = w.intend();
+        // A second announcement on the same thread is the same one.
+        let again = w.intend();
+        insert(&w, 1).unwrap();
+        drop(again);
+        drop(intent);
+        insert(&w, 2).unwrap();
+        assert!(watch.elapsed() < Duration::from_secs(10));
+        assert_eq!(batches(&w), 2);
+        assert_eq!(w.intents.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_batch_waits_no_longer_than_its_bound_for_a_writer_that_never_comes() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = writer(&dir, Duration::from_millis(50));
+        let (announced, go) = mpsc::channel();
+        let (done, finish) = mpsc::channel::<()>();
+        let idle = std::thread::spawn({
+            let w = Arc::clone(&w);
+            move || {
+                let _intent = w.intend();
+                announced.send(()).unwrap();
+                finish.recv().unwrap();
+            }
+        });
+        go.recv().unwrap();
+        let watch = Stopwatch::start();
+        insert(&w, 1).unwrap();
+        let waited = watch.elapsed();
+        done.send(()).unwrap();
+        idle.join().unwrap();
+        assert!(waited >= Duration::from_millis(50), "{waited:?}");
+        assert!(waited < Duration::from_secs(10), "{waited:?}");
+        assert_eq!(batches(&w), 1);
     }
 }
