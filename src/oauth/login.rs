@@ -19,7 +19,7 @@ use crate::oauth::issuance::{self, Grantee, Origin, WAZO};
 use crate::oauth::{Error, RefreshTokenProblem as Problem, Service, rotation};
 use crate::policy::{Dialect, Policy};
 use crate::store::refresh_tokens::RefreshTokenRecord;
-use crate::store::{DbConnection, refresh_tokens, sessions, tokens, users};
+use crate::store::{DbConnection, PooledConnection, refresh_tokens, sessions, tokens, users};
 
 /// How the user proves who they are.
 #[derive(Debug)]
@@ -122,6 +122,11 @@ impl Service {
     }
 
     fn login_uncounted(&self, request: LoginRequest) -> Result<Login, Error> {
+        // A refresh keeps the connection of its reads for its write, and announces the write
+        // meanwhile (the open SQLite group commit waits for it). A password login does
+        // neither: no connection is held, and no batch waits, while argon2 runs.
+        let mut held = None;
+        let mut intent = None;
         let resolved = match &request.credentials {
             LoginCredentials::Password { login, password } => {
                 let (admission, user) = {
@@ -148,7 +153,10 @@ impl Service {
             }
             LoginCredentials::RefreshToken { token, client_id } => {
                 let mut conn = self.store().conn()?;
-                self.resolve_refresh(&mut conn, token, client_id)?
+                intent = self.store().intend_write();
+                let resolved = self.resolve_refresh(&mut conn, token, client_id)?;
+                held = Some(conn);
+                resolved
             }
             LoginCredentials::None => return Err(Error::InvalidUserCredentials),
         };
@@ -156,10 +164,13 @@ impl Service {
         // concurrent refresh may consume the same rotating refresh token: the loser resolves
         // its credentials again once (a refresh token is then a replay) and retries.
         let resolved = match resolved {
-            Resolved::Replayed(record) => return self.replay(*record, &request),
+            Resolved::Replayed(record) => {
+                drop((held, intent));
+                return self.replay(*record, &request);
+            }
             other => other,
         };
-        match self.issue(&request, &resolved) {
+        match self.issue(&request, &resolved, held) {
             Err(Error::Conflict) => match &request.credentials {
                 LoginCredentials::RefreshToken { token, client_id } => {
                     let again = {
@@ -168,10 +179,10 @@ impl Service {
                     };
                     match again {
                         Resolved::Replayed(record) => self.replay(*record, &request),
-                        again => self.issue(&request, &again),
+                        again => self.issue(&request, &again, None),
                     }
                 }
-                _ => self.issue(&request, &resolved),
+                _ => self.issue(&request, &resolved, None),
             },
             other => other,
         }
@@ -255,8 +266,14 @@ impl Service {
         }
     }
 
-    /// The write transaction of a login: session limit, refresh token, session, access token.
-    fn issue(&self, request: &LoginRequest, resolved: &Resolved) -> Result<Login, Error> {
+    /// The write transaction of a login: session limit, refresh token, session, access token;
+    /// on `conn` if the caller holds one.
+    fn issue(
+        &self,
+        request: &LoginRequest,
+        resolved: &Resolved,
+        conn: Option<PooledConnection>,
+    ) -> Result<Login, Error> {
         let now = self.now_precise();
         let now_s = now.secs();
         let client_id = match resolved {
@@ -274,7 +291,10 @@ impl Service {
             Resolved::Replayed(_) => return Err(Error::InvalidRefreshToken(Problem::Consumed)),
         };
         let format = self.access_format(&policy)?;
-        let mut conn = self.store().conn()?;
+        let mut conn = match conn {
+            Some(conn) => conn,
+            None => self.store().conn()?,
+        };
         self.store().write(&mut conn, |conn| {
             if matches!(user.purpose.as_str(), "user" | "external_api")
                 && sessions::count_live(conn, &user.id, now_s)?
