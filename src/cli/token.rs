@@ -62,7 +62,8 @@ pub enum TokenCommand {
         /// A token value (OAuth2, Wazo or JWT; `-` reads it from the first line of standard
         /// input, out of the shell history): a refresh token is revoked with its family, an
         /// access token alone.
-        #[arg(long, conflicts_with_all = ["user", "client", "family"])]
+        // An OAuth2 token is base64url: one in 64 starts with a dash, and is still a value.
+        #[arg(long, allow_hyphen_values = true, conflicts_with_all = ["user", "client", "family"])]
         token: Option<String>,
         #[command(flatten)]
         output: JsonOutput,

@@ -380,6 +380,17 @@ async fn token_revoke_by_family_and_by_value(db: Db) {
     assert!(active(&app, &web, &a2).await);
     assert!(active(&app, &web, &r2).await);
 
+    // OAuth2 tokens are base64url, so one in 64 starts with a dash: a value, not an option.
+    let run = tessera(
+        &app,
+        &["token", "revoke", "--token", "-yK2pHl2Uu1hZxjb8cTvA"],
+    )
+    .await;
+    assert_eq!(
+        (run.code, run.stderr.as_str()),
+        (Some(1), "tessera: no such token\n")
+    );
+
     // An access token by value: that token alone; its refresh token still refreshes.
     let run = tessera(&app, &["token", "revoke", "--token", &a2, "--json"]).await;
     let out = run.json();
