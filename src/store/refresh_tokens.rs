@@ -3,6 +3,7 @@
 //! row with a conditional update, so exactly one of several concurrent refreshes wins.
 use diesel::prelude::*;
 
+use super::prepared::{UseRefreshToken, prepared_insert};
 use super::schema::{refresh_tokens, users};
 use super::{
     DbConnection, Listing, Page, StoreError, list_from_json, list_to_json, object_from_json,
@@ -129,11 +130,15 @@ pub fn insert(conn: &mut DbConnection, t: &RefreshTokenRecord) -> Result<(), Sto
         retry_answer: t.retry_answer.clone(),
         retry_count: t.retry_count,
     };
-    diesel::insert_into(refresh_tokens::table)
-        .values(&row)
-        .execute(conn)?;
+    InsertRow(&row).execute(conn)?;
     Ok(())
 }
+
+prepared_insert!(InsertRow for Row, refresh_tokens, [
+    id, hash, family_id, parent_id, generation, client_id, user_id, session_id, dialect, scopes,
+    issued_at, family_issued_at, expires_at, last_used_at, consumed_at, revoked_at, mobile,
+    metadata, retry_answer, retry_count,
+]);
 
 /// One indexed lookup by digest.
 pub fn find_by_hash(
@@ -157,30 +162,22 @@ pub fn consume(
     now: i64,
     retry_answer: Option<&str>,
 ) -> Result<bool, StoreError> {
-    let n = diesel::update(
-        refresh_tokens::table
-            .find(id)
-            .filter(refresh_tokens::consumed_at.is_null())
-            .filter(refresh_tokens::revoked_at.is_null()),
-    )
-    .set((
-        refresh_tokens::consumed_at.eq(now),
-        refresh_tokens::last_used_at.eq(now),
-        refresh_tokens::retry_answer.eq(retry_answer),
-    ))
+    let n = UseRefreshToken::<true> {
+        id,
+        now,
+        retry_answer,
+    }
     .execute(conn)?;
     Ok(n == 1)
 }
 
 /// Records a use of a token that is not rotated; false if it was revoked meanwhile.
 pub fn touch(conn: &mut DbConnection, id: &str, now: i64) -> Result<bool, StoreError> {
-    let n = diesel::update(
-        refresh_tokens::table
-            .find(id)
-            .filter(refresh_tokens::consumed_at.is_null())
-            .filter(refresh_tokens::revoked_at.is_null()),
-    )
-    .set(refresh_tokens::last_used_at.eq(now))
+    let n = UseRefreshToken::<false> {
+        id,
+        now,
+        retry_answer: None,
+    }
     .execute(conn)?;
     Ok(n == 1)
 }

@@ -4,6 +4,7 @@
 use diesel::dsl::exists;
 use diesel::prelude::*;
 
+use super::prepared::prepared_insert;
 use super::schema::{access_tokens, sessions};
 use super::{DbConnection, Listing, Page, StoreError};
 
@@ -22,11 +23,13 @@ pub struct SessionRecord {
 }
 
 pub fn insert(conn: &mut DbConnection, session: &SessionRecord) -> Result<(), StoreError> {
-    diesel::insert_into(sessions::table)
-        .values(session)
-        .execute(conn)?;
+    InsertRow(session).execute(conn)?;
     Ok(())
 }
+
+prepared_insert!(InsertRow for SessionRecord, sessions, [
+    id, user_id, client_id, tenant_uuid, mobile, user_agent, remote_addr, created_at,
+]);
 
 type Backend = <DbConnection as diesel::Connection>::Backend;
 type Boxed = sessions::BoxedQuery<'static, Backend>;

@@ -1,6 +1,7 @@
 //! The `access_tokens` table, keyed by the SHA-256 digest of the token (or of a JWT's `jti`).
 use diesel::prelude::*;
 
+use super::prepared::prepared_insert;
 use super::schema::{access_tokens, sessions};
 use super::sessions::SessionRecord;
 use super::{
@@ -82,11 +83,14 @@ pub fn insert(conn: &mut DbConnection, t: &AccessTokenRecord) -> Result<(), Stor
         revoked_at: t.revoked_at,
         metadata: object_to_json(&t.metadata),
     };
-    diesel::insert_into(access_tokens::table)
-        .values(&row)
-        .execute(conn)?;
+    InsertRow(&row).execute(conn)?;
     Ok(())
 }
+
+prepared_insert!(InsertRow for Row, access_tokens, [
+    hash, session_id, user_id, client_id, family_id, dialect, scopes, issued_at, expires_at,
+    revoked_at, metadata,
+]);
 
 /// One indexed lookup by digest.
 pub fn find(conn: &mut DbConnection, hash: &str) -> Result<Option<AccessTokenRecord>, StoreError> {
