@@ -439,22 +439,32 @@ mod tests {
         writer.commits.load(Ordering::SeqCst)
     }
 
+    /// Returns once another thread has announced a write; that thread then runs `then` with
+    /// its announcement.
+    fn announced_elsewhere<T: Send + 'static>(
+        w: &Arc<GroupWriter>,
+        then: impl FnOnce(&Arc<GroupWriter>, WriteIntent) -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let (announced, go) = mpsc::channel();
+        let w = Arc::clone(w);
+        let thread = std::thread::spawn(move || {
+            let intent = w.intend();
+            announced.send(()).unwrap();
+            then(&w, intent)
+        });
+        go.recv().unwrap();
+        thread
+    }
+
     #[test]
     fn a_batch_waits_for_an_announced_writer_and_commits_once_for_both() {
         let dir = tempfile::tempdir().unwrap();
         let w = writer(&dir, Duration::from_secs(30));
-        let (announced, go) = mpsc::channel();
-        let late = std::thread::spawn({
-            let w = Arc::clone(&w);
-            move || {
-                let _intent = w.intend();
-                announced.send(()).unwrap();
-                // Long enough for the first writer to be waiting in its batch.
-                std::thread::sleep(Duration::from_millis(100));
-                insert(&w, 2)
-            }
+        let late = announced_elsewhere(&w, |w, _intent| {
+            // Long enough for the first writer to be waiting in its batch.
+            std::thread::sleep(Duration::from_millis(100));
+            insert(w, 2)
         });
-        go.recv().unwrap();
         let watch = Stopwatch::start();
         insert(&w, 1).unwrap();
         late.join().unwrap().unwrap();
@@ -467,19 +477,12 @@ mod tests {
     fn a_withdrawn_announcement_lets_the_batch_commit_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let w = writer(&dir, Duration::from_secs(30));
-        let (announced, go) = mpsc::channel();
         let (waiting, withdraw) = mpsc::channel::<()>();
-        let quitter = std::thread::spawn({
-            let w = Arc::clone(&w);
-            move || {
-                let intent = w.intend();
-                announced.send(()).unwrap();
-                withdraw.recv().unwrap();
-                std::thread::sleep(Duration::from_millis(50));
-                drop(intent);
-            }
+        let quitter = announced_elsewhere(&w, move |_, intent| {
+            withdraw.recv().unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            drop(intent);
         });
-        go.recv().unwrap();
         let watch = Stopwatch::start();
         let first = std::thread::spawn({
             let w = Arc::clone(&w);
@@ -515,17 +518,8 @@ mod tests {
     fn a_batch_waits_no_longer_than_its_bound_for_a_writer_that_never_comes() {
         let dir = tempfile::tempdir().unwrap();
         let w = writer(&dir, Duration::from_millis(50));
-        let (announced, go) = mpsc::channel();
         let (done, finish) = mpsc::channel::<()>();
-        let idle = std::thread::spawn({
-            let w = Arc::clone(&w);
-            move || {
-                let _intent = w.intend();
-                announced.send(()).unwrap();
-                finish.recv().unwrap();
-            }
-        });
-        go.recv().unwrap();
+        let idle = announced_elsewhere(&w, move |_, _intent| finish.recv().unwrap());
         let watch = Stopwatch::start();
         insert(&w, 1).unwrap();
         let waited = watch.elapsed();
