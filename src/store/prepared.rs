@@ -89,3 +89,100 @@ impl<const CONSUME: bool> QueryFragment<Db> for UseRefreshToken<'_, CONSUME> {
 }
 
 impl<const CONSUME: bool> diesel::RunQueryDsl<DbConnection> for UseRefreshToken<'_, CONSUME> {}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a failing test stops at the unwrap")]
+mod tests {
+    use std::time::Duration;
+
+    use crate::domain::{Metadata, User};
+    use crate::store::connection::PoolOptions;
+    use crate::store::refresh_tokens::{self, RefreshTokenRecord};
+    use crate::store::sessions::{self, SessionRecord};
+    use crate::store::tokens::{self, AccessTokenRecord};
+    use crate::store::{Store, migrations, users};
+
+    /// A column left out of a prepared insert would take its default: every field here is set
+    /// to something else, and comes back as written.
+    #[test]
+    fn the_prepared_inserts_write_every_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let options = PoolOptions {
+            size: 1,
+            timeout: Duration::from_secs(5),
+            busy_timeout_ms: 5000,
+        };
+        let store = Store::open(&url, &options).unwrap();
+        let mut conn = store.conn().unwrap();
+        migrations::run(&mut conn).unwrap();
+        let user = User {
+            id: "u1".into(),
+            username: "alice".into(),
+            email: None,
+            email_confirmed: false,
+            password_hash: None,
+            enabled: true,
+            acl: vec![],
+            tenant_uuid: "t1".into(),
+            purpose: "user".into(),
+            created_at: 1,
+        };
+        users::insert(&mut conn, &user).unwrap();
+        let metadata: Metadata = serde_json::from_str(r#"{"k":"v"}"#).unwrap();
+        let session = SessionRecord {
+            id: "s1".into(),
+            user_id: Some("u1".into()),
+            client_id: Some("c1".into()),
+            tenant_uuid: Some("t1".into()),
+            mobile: true,
+            user_agent: "ua".into(),
+            remote_addr: "10.0.0.1".into(),
+            created_at: 2,
+        };
+        sessions::insert(&mut conn, &session).unwrap();
+        let refresh = RefreshTokenRecord {
+            id: "r1".into(),
+            hash: "h1".into(),
+            family_id: "f1".into(),
+            parent_id: Some("r0".into()),
+            generation: 3,
+            client_id: "c1".into(),
+            user_id: Some("u1".into()),
+            session_id: Some("s1".into()),
+            dialect: "oauth2".into(),
+            scopes: vec!["a".into()],
+            issued_at: 4,
+            family_issued_at: 5,
+            expires_at: Some(6),
+            last_used_at: Some(7),
+            consumed_at: Some(8),
+            revoked_at: Some(9),
+            mobile: true,
+            metadata: metadata.clone(),
+            retry_answer: Some("sealed".into()),
+            retry_count: 10,
+        };
+        refresh_tokens::insert(&mut conn, &refresh).unwrap();
+        let access = AccessTokenRecord {
+            hash: "h2".into(),
+            session_id: "s1".into(),
+            user_id: Some("u1".into()),
+            client_id: Some("c1".into()),
+            family_id: Some("f1".into()),
+            dialect: "oauth2".into(),
+            scopes: vec!["a".into()],
+            issued_at: 11,
+            expires_at: 12,
+            revoked_at: Some(13),
+            metadata,
+        };
+        tokens::insert(&mut conn, &access).unwrap();
+        assert_eq!(
+            refresh_tokens::find_by_hash(&mut conn, "h1").unwrap(),
+            Some(refresh)
+        );
+        let (stored, stored_session) = tokens::find_with_session(&mut conn, "h2").unwrap().unwrap();
+        assert_eq!((stored, stored_session), (access, session));
+    }
+}
