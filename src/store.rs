@@ -24,6 +24,9 @@ pub mod users;
 pub use connection::{Backend, DbConnection, PooledConnection, Store};
 pub use group_commit::WriteIntent;
 
+/// The diesel backend of [`DbConnection`] (the multi-backend of SQLite and PostgreSQL).
+type DbBackend = <DbConnection as diesel::Connection>::Backend;
+
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

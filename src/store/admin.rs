@@ -6,7 +6,7 @@ use diesel::dsl::exists;
 use diesel::prelude::*;
 
 use super::schema::{access_tokens, clients, refresh_tokens};
-use super::{DbConnection, StoreError};
+use super::{DbBackend, DbConnection, StoreError};
 
 /// Whose tokens: a user, a client id, or the tokens of both at once. Neither matches nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,9 +50,7 @@ pub struct RefreshTokenSummary {
     pub revoked_at: Option<i64>,
 }
 
-type Backend = <DbConnection as diesel::Connection>::Backend;
-
-fn access_of_owner(owner: &TokenOwner) -> access_tokens::BoxedQuery<'static, Backend> {
+fn access_of_owner(owner: &TokenOwner) -> access_tokens::BoxedQuery<'static, DbBackend> {
     let mut query = access_tokens::table.into_boxed();
     if let Some(user) = &owner.user_id {
         query = query.filter(access_tokens::user_id.eq(user.clone()));
@@ -63,7 +61,7 @@ fn access_of_owner(owner: &TokenOwner) -> access_tokens::BoxedQuery<'static, Bac
     query
 }
 
-fn refresh_of_owner(owner: &TokenOwner) -> refresh_tokens::BoxedQuery<'static, Backend> {
+fn refresh_of_owner(owner: &TokenOwner) -> refresh_tokens::BoxedQuery<'static, DbBackend> {
     let mut query = refresh_tokens::table.into_boxed();
     if let Some(user) = &owner.user_id {
         query = query.filter(refresh_tokens::user_id.eq(user.clone()));

@@ -7,10 +7,7 @@
 //! prepared 4 % of the server's CPU, and building the SQL of the two inserts 6 %.
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 
-use super::DbConnection;
-
-/// The backend of [`DbConnection`].
-pub(super) type Db = <DbConnection as diesel::Connection>::Backend;
+use super::{DbBackend as Db, DbConnection};
 
 /// `$name<'a>(&'a $row)`: the `INSERT` of a row into `$table`, column by column, each bound
 /// with the SQL type the schema gives it. Every column of the table must be listed: one left
@@ -24,10 +21,10 @@ macro_rules! prepared_insert {
             const HAS_STATIC_QUERY_ID: bool = true;
         }
 
-        impl diesel::query_builder::QueryFragment<$crate::store::prepared::Db> for $name<'_> {
+        impl diesel::query_builder::QueryFragment<$crate::store::DbBackend> for $name<'_> {
             fn walk_ast<'b>(
                 &'b self,
-                mut out: diesel::query_builder::AstPass<'_, 'b, $crate::store::prepared::Db>,
+                mut out: diesel::query_builder::AstPass<'_, 'b, $crate::store::DbBackend>,
             ) -> diesel::QueryResult<()> {
                 out.push_sql(concat!(
                     "INSERT INTO ",

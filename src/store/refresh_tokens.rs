@@ -6,8 +6,8 @@ use diesel::prelude::*;
 use super::prepared::{UseRefreshToken, prepared_insert};
 use super::schema::{refresh_tokens, users};
 use super::{
-    DbConnection, Listing, Page, StoreError, list_from_json, list_to_json, object_from_json,
-    object_to_json,
+    DbBackend, DbConnection, Listing, Page, StoreError, list_from_json, list_to_json,
+    object_from_json, object_to_json,
 };
 use crate::domain::Metadata;
 use crate::policy::RefreshTimes;
@@ -310,8 +310,7 @@ pub enum Order {
     Mobile,
 }
 
-type Backend = <DbConnection as diesel::Connection>::Backend;
-type Boxed = refresh_tokens::BoxedQuery<'static, Backend>;
+type Boxed = refresh_tokens::BoxedQuery<'static, DbBackend>;
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
 

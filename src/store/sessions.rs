@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::prepared::prepared_insert;
 use super::schema::{access_tokens, sessions};
-use super::{DbConnection, Listing, Page, StoreError};
+use super::{DbBackend, DbConnection, Listing, Page, StoreError};
 
 /// A session as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -31,8 +31,7 @@ prepared_insert!(InsertRow for SessionRecord, sessions, [
     id, user_id, client_id, tenant_uuid, mobile, user_agent, remote_addr, created_at,
 ]);
 
-type Backend = <DbConnection as diesel::Connection>::Backend;
-type Boxed = sessions::BoxedQuery<'static, Backend>;
+type Boxed = sessions::BoxedQuery<'static, DbBackend>;
 
 /// Whose sessions a listing or deletion covers.
 #[derive(Debug, Clone)]
