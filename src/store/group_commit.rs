@@ -75,10 +75,9 @@ pub(crate) struct GroupWriter {
 #[derive(Default)]
 struct State {
     conn: Option<DbConnection>,
-    /// The batch whose transaction is open, if any.
-    open: Option<u64>,
-    /// When it opened: its members wait for announced writers until `MAX_WAIT` after this.
-    opened_at: Option<Stopwatch>,
+    /// The batch whose transaction is open, if any, and since when: its members wait for
+    /// announced writers until `MAX_WAIT` after it opened.
+    open: Option<(u64, Stopwatch)>,
     /// Writers in the open batch.
     members: usize,
     /// Every batch up to this one has ended.
@@ -162,7 +161,9 @@ impl GroupWriter {
         state.members += 1;
         // The last member to find nobody else on the way commits for all.
         while state.ended < batch {
-            let waited = state.opened_at.map_or(self.max_wait, |t| t.elapsed());
+            let waited = state
+                .open
+                .map_or(self.max_wait, |(_, since)| since.elapsed());
             let on_the_way =
                 self.queued.load(Ordering::SeqCst) + self.intents.load(Ordering::SeqCst);
             if on_the_way == 0 || state.members >= MAX_BATCH || waited >= self.max_wait {
@@ -216,7 +217,7 @@ impl GroupWriter {
 
     /// The open batch, opening one (and the connection) if needed.
     fn join_batch(self: &Arc<Self>, state: &mut State) -> Result<u64, StoreError> {
-        if let Some(batch) = state.open {
+        if let Some((batch, _)) = state.open {
             return Ok(batch);
         }
         if state.conn.is_none() {
@@ -241,15 +242,14 @@ impl GroupWriter {
             )?;
         }
         let batch = state.ended + 1;
-        state.open = Some(batch);
-        state.opened_at = Some(Stopwatch::start());
+        state.open = Some((batch, Stopwatch::start()));
         state.members = 0;
         Ok(batch)
     }
 
     /// Closes the open batch with `outcome` and wakes its members.
     fn end_batch(&self, state: &mut State, outcome: Result<(), String>) {
-        let Some(batch) = state.open.take() else {
+        let Some((batch, _)) = state.open.take() else {
             return;
         };
         state.ended = batch;
