@@ -307,8 +307,10 @@ impl Service {
         let mut conn = self.store.conn()?;
         // A refresh or client_credentials grant writes once its reads are done: the open
         // group commit waits for it. A password grant announces nothing here: argon2 first.
-        let _intent =
-            (request.grant.grant_type() != GrantType::Password).then(|| self.store.intend_write());
+        let _intent = match request.grant {
+            GrantRequest::Password { .. } => None,
+            _ => self.store.intend_write(),
+        };
         let client = self.authenticate_client(&mut conn, &request.client, remote_addr)?;
         if !client.allows(request.grant.grant_type()) {
             return Err(Error::GrantNotAllowed);
